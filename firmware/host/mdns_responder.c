@@ -45,6 +45,8 @@
 
 #include "mdns_packet.h"
 
+static const char *const TAG = "mdns";
+
 #define MDNS_MAX_IFACES 16
 #define MDNS_ANNOUNCE_COUNT 3
 /* Datagrams handled per wake-up before timers get a look in. */
@@ -94,13 +96,6 @@ static uint32_t next_random(howdy_mdns_responder_t *r) {
   x ^= x << 5;
   r->rng = x;
   return x;
-}
-
-static int rec_index(uint32_t rec) {
-  for (int i = 0; i < (int)MDNS_REC_COUNT; i++) {
-    if (rec == (1u << i)) return i;
-  }
-  return -1;
 }
 
 static void mark_multicast(mdns_iface_t *ifc, uint32_t set, int64_t now) {
@@ -341,7 +336,7 @@ static void add_iface(howdy_mdns_responder_t *r, const char *name, unsigned flag
   mreq.imr_address = addr->sin_addr;
   mreq.imr_ifindex = ifindex;
   if (setsockopt(r->sock, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) != 0) {
-    fprintf(stderr, "mdns: cannot join %s on %s: %s\n", MDNS_GROUP_V4, name, strerror(errno));
+    HOWDY_LOGW(TAG, "cannot join %s on %s: %s", MDNS_GROUP_V4, name, strerror(errno));
     return;
   }
   mdns_iface_t *ifc = &r->ifaces[r->iface_count++];
@@ -448,7 +443,7 @@ int howdy_mdns_responder_start(howdy_mdns_responder_t **out, const howdy_mdns_se
   r->sock = open_socket();
   if (r->sock < 0) {
     err = -errno;
-    fprintf(stderr, "mdns: cannot open UDP %u: %s\n", MDNS_PORT, strerror(errno));
+    HOWDY_LOGE(TAG, "cannot open UDP port %u: %s", MDNS_PORT, strerror(errno));
     goto fail;
   }
   join_interfaces(r);
@@ -464,6 +459,15 @@ int howdy_mdns_responder_start(howdy_mdns_responder_t **out, const howdy_mdns_se
   if (pe != 0) {
     err = -pe;
     goto fail;
+  }
+  char text[MDNS_NAME_WIRE_MAX + 8];
+  mdns_name_to_text(&r->zone.instance, text, sizeof(text));
+  HOWDY_LOGI(TAG, "announcing %s port %u on %zu interface(s)", text, svc->port, r->iface_count);
+  for (size_t i = 0; i < r->iface_count; i++) {
+    char ip[INET_ADDRSTRLEN];
+    struct in_addr a = {.s_addr = r->ifaces[i].addr};
+    inet_ntop(AF_INET, &a, ip, sizeof(ip));
+    HOWDY_LOGD(TAG, "  %s (%s)", r->ifaces[i].name, ip);
   }
   *out = r;
   return 0;

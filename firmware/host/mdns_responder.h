@@ -15,30 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The service description is part of the platform seam (howdy/platform.h).
- * Until that header exists, the same definition lives here; both places use
- * the HOWDY_MDNS_SERVICE_DEFINED guard so either may come first. */
-#if defined(__has_include)
-#if __has_include("howdy/platform.h")
+/* howdy_mdns_service_t and howdy_txt_record_t are part of the platform seam. */
 #include "howdy/platform.h"
-#endif
-#endif
-
-#ifndef HOWDY_MDNS_SERVICE_DEFINED
-#define HOWDY_MDNS_SERVICE_DEFINED
-typedef struct {
-  const char *key;
-  const char *value;
-} howdy_txt_record_t;
-
-typedef struct {
-  const char *instance_name; /* DNS-SD instance label; also gives the host name */
-  const char *service_type;  /* e.g. "_howdyscreen._tcp" (".local" is added) */
-  uint16_t port;
-  const howdy_txt_record_t *txt;
-  size_t txt_count;
-} howdy_mdns_service_t;
-#endif
 
 typedef struct howdy_mdns_responder howdy_mdns_responder_t;
 

@@ -25,6 +25,12 @@ static const char TEXT_REQUIRES_ENCRYPTION[] = "Encryption required";
 static const char TEXT_PLAINTEXT_ONLY[] = "Plaintext only";
 static const char TEXT_BAD_HANDSHAKE[] = "Bad handshake frame";
 
+/* The Noise frame header has 16 bits for the length. */
+_Static_assert(HOWDY_CODEC_MAX_FRAME_PAYLOAD <= 0xFFFFu, "HOWDY_CODEC_MAX_PAYLOAD too large for Noise frames");
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
 static howdy_codec_status_t fail(howdy_codec_t *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -78,7 +84,8 @@ static void rx_frame_reset(howdy_codec_t *c) {
 }
 
 void howdy_codec_init(howdy_codec_t *c, const howdy_codec_config_t *cfg) {
-  (void)sodium_init(); /* idempotent; randombytes and the fast paths need it */
+  /* idempotent; randombytes and the fast code paths need it */
+  int sodium_rc = sodium_init();
   sodium_memzero(c, sizeof *c);
   c->mode = cfg->mode;
   copy_name(c->node_name, sizeof c->node_name, cfg->node_name);
@@ -86,6 +93,10 @@ void howdy_codec_init(howdy_codec_t *c, const howdy_codec_config_t *cfg) {
   c->random = cfg->random != NULL ? cfg->random : default_random;
   c->random_ctx = cfg->random != NULL ? cfg->random_ctx : NULL;
   rx_frame_reset(c);
+  if (sodium_rc < 0) {
+    (void)fail(c, "libsodium failed to initialise");
+    return;
+  }
   if (cfg->mode == HOWDY_CODEC_NOISE) {
     if (cfg->psk == NULL) {
       (void)fail(c, "noise mode without a key");

@@ -45,6 +45,11 @@ void howdy_plain_parser_init(howdy_plain_parser_t *p, uint32_t max_len) {
 }
 
 howdy_plain_status_t howdy_plain_parser_feed(howdy_plain_parser_t *p, uint8_t byte) {
+  if (p->stage > 2) {
+    /* fed past a finished header without re-initialising: refuse rather
+     * than parse payload bytes as a header */
+    return HOWDY_PLAIN_ERR_INDICATOR;
+  }
   if (p->stage == 0) {
     if (byte != HOWDY_PLAIN_INDICATOR) {
       return HOWDY_PLAIN_ERR_INDICATOR;

@@ -81,7 +81,8 @@ howdy_noise_result_t howdy_noise_encrypt(howdy_noise_cipher_t *cs, const uint8_t
                                          uint8_t *out);
 
 /* in holds len bytes including the tag; out receives len - TAG bytes; out may
- * equal in. The nonce only advances on success. */
+ * equal in. The nonce only advances on success; on failure out is cleared
+ * (so decrypting in place loses the ciphertext). */
 howdy_noise_result_t howdy_noise_decrypt(howdy_noise_cipher_t *cs, const uint8_t *ad,
                                          size_t ad_len, const uint8_t *in, size_t len,
                                          uint8_t *out);
@@ -102,7 +103,9 @@ howdy_noise_result_t howdy_noise_write_message(howdy_noise_handshake_t *hs,
                                                uint8_t *out, size_t out_cap, size_t *out_len);
 
 /* Reads the peer's next message; the decrypted payload goes to payload
- * (payload_cap >= len - HOWDY_NOISE_HANDSHAKE_MSG_LEN). */
+ * (payload_cap >= len - HOWDY_NOISE_HANDSHAKE_MSG_LEN; it may point at the
+ * ciphertext inside msg, msg + HOWDY_NOISE_DH_LEN). After an error the
+ * handshake state is spoiled and must be discarded. */
 howdy_noise_result_t howdy_noise_read_message(howdy_noise_handshake_t *hs, const uint8_t *msg,
                                               size_t len, uint8_t *payload, size_t payload_cap,
                                               size_t *payload_len);
