@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock, patch
 
-from aioesphomeapi import DeviceInfo
-from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.core import HomeAssistant
-from homeassistant.setup import async_setup_component
+from aioesphomeapi import (
+    APIVersion,
+    DeviceInfo,
+    EntityCategory,
+    EntityInfo,
+    EntityState,
+    NumberInfo,
+    NumberMode,
+    NumberState,
+    SensorInfo,
+    SensorState,
+    SensorStateClass,
+    SwitchInfo,
+    SwitchState,
+)
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.howdyscreen.const import (
     CONF_DEVICE_NAME,
@@ -19,6 +29,10 @@ from custom_components.howdyscreen.const import (
     CONF_NOISE_PSK,
     DOMAIN,
 )
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 MAC = "aabbccddeeff"
 KEY = "7JmKZ1q5tRb1mcNV7cDNVTqMnQ8CKUoZ/ym8qwwVl24="
@@ -54,18 +68,134 @@ def make_device_info(**overrides: Any) -> DeviceInfo:
     return DeviceInfo(**fields)
 
 
+HEAP_FREE = SensorInfo(
+    object_id="heap_free",
+    key=1,
+    name="Heap free",
+    unit_of_measurement="B",
+    device_class="data_size",
+    state_class=SensorStateClass.MEASUREMENT,
+    accuracy_decimals=0,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+UPTIME = SensorInfo(
+    object_id="uptime",
+    key=2,
+    name="Uptime",
+    unit_of_measurement="s",
+    device_class="duration",
+    state_class=SensorStateClass.TOTAL_INCREASING,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    disabled_by_default=True,
+)
+MUTE = SwitchInfo(
+    object_id="mute",
+    key=3,
+    name="Mute",
+    device_class="switch",
+    entity_category=EntityCategory.CONFIG,
+)
+VOLUME = NumberInfo(
+    object_id="volume",
+    key=4,
+    name="Volume",
+    min_value=0.0,
+    max_value=100.0,
+    step=1.0,
+    unit_of_measurement="%",
+    mode=NumberMode.SLIDER,
+    entity_category=EntityCategory.CONFIG,
+)
+ENTITIES: list[EntityInfo] = [HEAP_FREE, UPTIME, MUTE, VOLUME]
+STATES: list[EntityState] = [
+    SensorState(key=1, state=123456.0),
+    SensorState(key=2, state=42.0),
+    SwitchState(key=3, state=False),
+    NumberState(key=4, state=80.0),
+]
+
+
+class FakeReconnectLogic:
+    """Stands in for aioesphomeapi's ReconnectLogic, driven by the test.
+
+    start() makes one connection attempt with the mocked client, as the real
+    one does; the test then calls drop() and reconnect() to play a device
+    that goes away and comes back.
+    """
+
+    instances: list[FakeReconnectLogic]
+
+    def __init__(
+        self,
+        *,
+        client: MagicMock,
+        on_connect: Callable[[], Awaitable[None]],
+        on_disconnect: Callable[[bool], Awaitable[None]],
+        on_connect_error: Callable[[Exception], Awaitable[None]],
+        zeroconf_instance: Any,
+        name: str | None,
+    ) -> None:
+        self.client = client
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self.on_connect_error = on_connect_error
+        self.name = name
+        self.running = False
+        FakeReconnectLogic.instances.append(self)
+
+    async def start(self) -> None:
+        self.running = True
+        await self.reconnect()
+
+    async def stop(self) -> None:
+        self.running = False
+
+    async def reconnect(self) -> None:
+        try:
+            await self.client.connect(login=True)
+        except Exception as err:  # noqa: BLE001 - handed on like the real one
+            await self.on_connect_error(err)
+            return
+        await self.on_connect()
+
+    async def drop(self, expected: bool = False) -> None:
+        await self.on_disconnect(expected)
+
+
 @pytest.fixture
 def mock_client() -> Generator[MagicMock]:
     """Replace aioesphomeapi's APIClient with a mock that behaves like a device."""
     client = MagicMock()
+    client.address = "192.0.2.10"
+    client.api_version = APIVersion(1, 10)
     client.connect = AsyncMock()
     client.disconnect = AsyncMock()
     client.device_info = AsyncMock(return_value=make_device_info())
-    with patch(
-        "custom_components.howdyscreen.api.APIClient", return_value=client
-    ) as factory:
+    client.list_entities_services = AsyncMock(return_value=(list(ENTITIES), []))
+
+    def subscribe_states(on_state: Callable[[EntityState], None]) -> None:
+        client.on_state = on_state
+        for state in STATES:
+            on_state(state)
+
+    client.subscribe_states = MagicMock(side_effect=subscribe_states)
+    FakeReconnectLogic.instances = []
+    with (
+        patch(
+            "custom_components.howdyscreen.api.APIClient", return_value=client
+        ) as factory,
+        patch(
+            "custom_components.howdyscreen.device.ReconnectLogic", FakeReconnectLogic
+        ),
+    ):
         client.factory = factory
         yield client
+
+
+@pytest.fixture
+def reconnect_logic(mock_client: MagicMock) -> Callable[[], FakeReconnectLogic]:
+    """The ReconnectLogic the last setup created."""
+    return lambda: FakeReconnectLogic.instances[-1]
 
 
 @pytest.fixture
@@ -83,3 +213,14 @@ def mock_config_entry() -> MockConfigEntry:
             CONF_DEVICE_NAME: "howdyscreen-ccddeeff",
         },
     )
+
+
+@pytest.fixture
+async def loaded_entry(
+    hass: HomeAssistant, mock_client: MagicMock, mock_config_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The entry, set up against the mocked device."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    return mock_config_entry
