@@ -21,7 +21,11 @@ from aioesphomeapi import (
     SwitchInfo,
     SwitchState,
 )
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.howdyscreen.const import (
     CONF_DEVICE_NAME,
@@ -29,10 +33,6 @@ from custom_components.howdyscreen.const import (
     CONF_NOISE_PSK,
     DOMAIN,
 )
-from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.core import HomeAssistant
-from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 MAC = "aabbccddeeff"
 KEY = "7JmKZ1q5tRb1mcNV7cDNVTqMnQ8CKUoZ/ym8qwwVl24="
@@ -153,7 +153,7 @@ class FakeReconnectLogic:
     async def reconnect(self) -> None:
         try:
             await self.client.connect(login=True)
-        except Exception as err:  # noqa: BLE001 - handed on like the real one
+        except Exception as err:
             await self.on_connect_error(err)
             return
         await self.on_connect()

@@ -6,8 +6,6 @@ from collections.abc import Callable
 from unittest.mock import MagicMock
 
 from aioesphomeapi import NumberState, SensorInfo, SensorState, SwitchState
-import pytest
-
 from homeassistant.components.number import ATTR_VALUE, SERVICE_SET_VALUE
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import (
@@ -23,6 +21,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from .conftest import ENTITIES, HEAP_FREE, FakeReconnectLogic

@@ -11,14 +11,14 @@ from aioesphomeapi import (
     InvalidEncryptionKeyAPIError,
     RequiresEncryptionAPIError,
 )
-import pytest
-
-from custom_components.howdyscreen.const import CONF_NOISE_PSK, DOMAIN
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.howdyscreen.const import CONF_NOISE_PSK, DOMAIN
 
 from .conftest import KEY, FakeReconnectLogic, make_device_info
 
