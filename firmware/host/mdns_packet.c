@@ -493,6 +493,18 @@ int mdns_build_response(const mdns_zone_t *zone, const mdns_response_opts_t *opt
   if (opts->legacy && opts->questions_len > 0) {
     mdns_write_bytes(&w, opts->questions, opts->questions_len);
     qd = opts->qdcount;
+    /* Let our records point at the echoed question names, as a resolver
+     * would expect; they sit at the offsets they had in the query. */
+    size_t pos = 12;
+    for (uint16_t i = 0; i < qd && !w.overflow; i++) {
+      mdns_name_t skip;
+      size_t start = pos;
+      if (mdns_read_name(buf, w.len, &pos, &skip) != 0 || pos + 4 > w.len) break;
+      pos += 4;
+      if (start < 0x4000 && w.name_count < MDNS_COMPRESS_SLOTS) {
+        w.name_offsets[w.name_count++] = (uint16_t)start;
+      }
+    }
   }
   uint16_t an = write_records(&w, zone, opts, opts->answers);
   uint16_t ar = write_records(&w, zone, opts, opts->additionals & ~opts->answers);

@@ -161,6 +161,7 @@ static void flush_pending(howdy_mdns_responder_t *r, mdns_iface_t *ifc, int64_t 
   /* Never multicast a record twice within a second on one interface
    * (RFC 6762 6); whoever asked heard the previous copy. */
   answers &= ~multicast_within(ifc, answers, now, 1000);
+  HOWDY_LOGD(TAG, "  -> multicast on %s: answers 0x%02x", ifc->name, (unsigned)answers);
   if (answers == 0) return;
   mdns_response_opts_t o;
   memset(&o, 0, sizeof(o));
@@ -199,6 +200,14 @@ static void handle_packet(howdy_mdns_responder_t *r, size_t len, const struct so
 
   mdns_plan_t plan;
   if (mdns_plan_query(&r->zone, r->rx, len, ifc->addr, &plan) != 1) return;
+  if (howdy_log_enabled(HOWDY_LOG_DEBUG)) {
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &src->sin_addr, ip, sizeof(ip));
+    HOWDY_LOGD(TAG, "query on %s from %s:%u%s%s: answers 0x%02x additionals 0x%02x",
+               ifc->name, ip, ntohs(src->sin_port), to_group ? "" : " (unicast)",
+               plan.unicast_requested ? " QU" : "", (unsigned)plan.answers,
+               (unsigned)plan.additionals);
+  }
 
   mdns_response_opts_t o;
   memset(&o, 0, sizeof(o));
@@ -219,10 +228,17 @@ static void handle_packet(howdy_mdns_responder_t *r, size_t len, const struct so
     return;
   }
 
-  bool unicast = !to_group;
-  if (plan.unicast_requested && to_group) {
-    /* QU: answer unicast only if the link saw these records recently; if not,
-     * multicast instead to refresh every cache (RFC 6762 5.4). */
+  if (!to_group) {
+    /* Sent straight to our port 5353: answer the sender directly (RFC 6762 5.5). */
+    int n = mdns_build_response(&r->zone, &o, r->tx, sizeof(r->tx));
+    if (n > 0) send_unicast(r, src, (size_t)n);
+    HOWDY_LOGD(TAG, "  -> unicast reply (%d bytes)", n);
+    return;
+  }
+  if (plan.unicast_requested) {
+    /* QU: records the link saw recently (within a quarter of their TTL) go
+     * back unicast; the others are multicast so every cache on the link is
+     * refreshed (RFC 6762 5.4). */
     uint32_t fresh = 0;
     for (uint32_t i = 0; i < MDNS_REC_COUNT; i++) {
       uint32_t rec = 1u << i;
@@ -230,12 +246,15 @@ static void handle_packet(howdy_mdns_responder_t *r, size_t len, const struct so
         fresh |= multicast_within(ifc, rec, now, (int64_t)mdns_record_ttl(rec) * 1000 / 4);
       }
     }
-    unicast = fresh == plan.answers;
-  }
-  if (unicast) {
-    int n = mdns_build_response(&r->zone, &o, r->tx, sizeof(r->tx));
-    if (n > 0) send_unicast(r, src, (size_t)n);
-    return;
+    if (fresh) {
+      o.answers = fresh;
+      o.additionals = plan.additionals & ~fresh;
+      int n = mdns_build_response(&r->zone, &o, r->tx, sizeof(r->tx));
+      if (n > 0) send_unicast(r, src, (size_t)n);
+      HOWDY_LOGD(TAG, "  -> unicast reply 0x%02x (%d bytes)", (unsigned)fresh, n);
+    }
+    plan.answers &= ~fresh;
+    if (plan.answers == 0) return;
   }
 
   int64_t due = now;

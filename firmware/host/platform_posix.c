@@ -346,8 +346,8 @@ int howdy_task_start(howdy_platform_t *p, const howdy_task_config_t *cfg, howdy_
   }
   t->used = true;
   struct timespec ts;
-  t->has_clock = pthread_getcpuclockid(t->thread, &t->cpu_clock) == 0 &&
-                 clock_gettime(t->cpu_clock, &ts) == 0;
+  clockid_t clk;
+  t->has_clock = pthread_getcpuclockid(t->thread, &clk) == 0 && clock_gettime(clk, &ts) == 0;
   t->cpu_ns_last = t->has_clock ? ts_ns(&ts) : 0;
   if (cfg->name) pthread_setname_np(t->thread, cfg->name);
   pthread_mutex_unlock(&p->task_lock);
@@ -536,12 +536,17 @@ int howdy_mem_stats(howdy_platform_t *p, howdy_mem_stats_t *out) {
    * device's free heap. glibc keeps no low-water mark, so heap_min_free is
    * the lowest value this function has seen. The host has no PSRAM. */
   struct mallinfo2 mi = mallinfo2();
+  memset(out, 0, sizeof *out);
+  if (mi.arena == 0 && mi.hblkhd == 0) {
+    /* Another allocator has replaced glibc's (AddressSanitizer does): its
+     * numbers are not malloc's, so report "unknown" rather than 0. */
+    return HOWDY_OK;
+  }
   uint64_t free_now = (uint64_t)mi.fordblks;
   pthread_mutex_lock(&p->task_lock);
   if (free_now < p->heap_min_free) p->heap_min_free = free_now;
   uint64_t min_free = p->heap_min_free;
   pthread_mutex_unlock(&p->task_lock);
-  memset(out, 0, sizeof *out);
   out->has_heap = true;
   out->heap_free = free_now;
   out->heap_min_free = min_free;
@@ -569,7 +574,11 @@ int howdy_cpu_load(howdy_platform_t *p, float *pct, size_t max) {
   for (size_t i = 0; i < HOWDY_MAX_TASKS; i++) {
     struct howdy_task *t = &p->tasks[i];
     if (!t->used || !t->has_clock) continue;
-    uint64_t now = clock_ns(t->cpu_clock);
+    /* The thread's CPU-time clock (valid until the thread is joined, which
+     * takes task_lock first). */
+    clockid_t clk;
+    if (pthread_getcpuclockid(t->thread, &clk) != 0) continue;
+    uint64_t now = clock_ns(clk);
     uint64_t d = now >= t->cpu_ns_last ? now - t->cpu_ns_last : 0;
     t->cpu_ns_last = now;
     core_ns[t->core] += d;

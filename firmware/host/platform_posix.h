@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "howdy/platform.h"
 
@@ -34,7 +33,6 @@ struct howdy_task {
   bool used;
   bool has_clock;
   pthread_t thread;
-  clockid_t cpu_clock;
   int core;
   uint64_t cpu_ns_last; /* thread CPU time at the previous howdy_cpu_load() */
   howdy_task_config_t cfg;

@@ -23,6 +23,7 @@ from aioesphomeapi import (
 )
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -224,3 +225,15 @@ async def loaded_entry(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     return mock_config_entry
+
+
+def find_device(hass: HomeAssistant, mac: str) -> dr.DeviceEntry | None:
+    """The device registered for a MAC, looked up the same way on every version.
+
+    Home Assistant 2026.x deprecates (and, in tests, refuses)
+    DeviceRegistry.async_get_device, which 2025.4 still needs.
+    """
+    for device in dr.async_get(hass).devices.values():
+        if (DOMAIN, mac) in device.identifiers:
+            return device
+    return None

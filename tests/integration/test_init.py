@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.howdyscreen.const import CONF_NOISE_PSK, DOMAIN
 
-from .conftest import KEY, FakeReconnectLogic, make_device_info
+from .conftest import KEY, FakeReconnectLogic, find_device, make_device_info
 
 HEAP = "sensor.kitchen_howdyscreen_internal_heap_free"
 
@@ -39,7 +39,7 @@ async def test_setup_and_unload(
     assert args[:2] == ("192.0.2.10", 6053)
     assert kwargs["noise_psk"] == KEY
 
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "aabbccddeeff")})
+    device = find_device(hass, "aabbccddeeff")
     assert device is not None
     assert device.name == "Kitchen HowdyScreen"
     assert device.manufacturer == "HowdyScreen"
@@ -133,7 +133,7 @@ async def test_other_device_at_address_is_refused(
     assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
     assert (
-        dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "112233445566")})
+        find_device(hass, "112233445566")
         is None
     )
     mock_client.list_entities_services.assert_not_awaited()

@@ -156,7 +156,11 @@ howdy_cmd_status_t howdy_entities_number_command(howdy_entities_t *r, uint32_t k
   if (value < d->min_value) value = d->min_value;
   if (value > d->max_value) value = d->max_value;
   if (d->step > 0.0f) {
-    value = d->min_value + roundf((value - d->min_value) / d->step) * d->step;
+    /* Steps from min are >= 0 after clamping; round half up without libm. */
+    float steps = (value - d->min_value) / d->step;
+    if (steps < 4.0e9f) {
+      value = d->min_value + (float)(uint32_t)(steps + 0.5f) * d->step;
+    }
     if (value > d->max_value) value = d->max_value;
   }
   e->value = value;
