@@ -27,11 +27,11 @@ pip_quiet() {
   return "$status"
 }
 
-# Configure (once) and build a CMake tree of the firmware's host side.
+# Configure and build a CMake tree of the firmware's host side.  Configuring
+# an existing tree is quick and makes the options given here win over any
+# cached from an earlier call.
 build_firmware() {
   local build_dir="$1"; shift
-  if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-    cmake -S "$ROOT/firmware" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  fi
+  cmake -S "$ROOT/firmware" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
   cmake --build "$build_dir" -j "$JOBS"
 }

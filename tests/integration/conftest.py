@@ -227,13 +227,14 @@ async def loaded_entry(
     return mock_config_entry
 
 
-def find_device(hass: HomeAssistant, mac: str) -> dr.DeviceEntry | None:
-    """The device registered for a MAC, looked up the same way on every version.
+def find_device(hass: HomeAssistant, entry_id: str, mac: str) -> dr.DeviceEntry | None:
+    """The entry's device registered for a MAC, found the same way on every version.
 
     Home Assistant 2026.x deprecates (and, in tests, refuses)
-    DeviceRegistry.async_get_device, which 2025.4 still needs.
+    DeviceRegistry.async_get_device and mapping access to .devices, which
+    2025.4 still needs; the per-entry listing works on both.
     """
-    for device in dr.async_get(hass).devices.values():
+    for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry_id):
         if (DOMAIN, mac) in device.identifiers:
             return device
     return None

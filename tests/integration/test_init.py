@@ -39,7 +39,7 @@ async def test_setup_and_unload(
     assert args[:2] == ("192.0.2.10", 6053)
     assert kwargs["noise_psk"] == KEY
 
-    device = find_device(hass, "aabbccddeeff")
+    device = find_device(hass, mock_config_entry.entry_id, "aabbccddeeff")
     assert device is not None
     assert device.name == "Kitchen HowdyScreen"
     assert device.manufacturer == "HowdyScreen"
@@ -132,10 +132,7 @@ async def test_other_device_at_address_is_refused(
     mock_config_entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
-    assert (
-        find_device(hass, "112233445566")
-        is None
-    )
+    assert find_device(hass, mock_config_entry.entry_id, "112233445566") is None
     mock_client.list_entities_services.assert_not_awaited()
 
 
