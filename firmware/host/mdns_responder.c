@@ -368,7 +368,9 @@ static void add_iface(howdy_mdns_responder_t *r, const char *name, unsigned flag
   for (uint32_t i = 0; i < MDNS_REC_COUNT; i++) ifc->last_multicast_ms[i] = -1;
 }
 
-static void join_interfaces(howdy_mdns_responder_t *r) {
+static void join_interfaces(howdy_mdns_responder_t *r, const char *only_address) {
+  struct in_addr only = {0};
+  bool restricted = only_address && inet_pton(AF_INET, only_address, &only) == 1;
   struct ifaddrs *list = NULL;
   if (getifaddrs(&list) == 0) {
     /* Loopback first, so it is never crowded out by the interface limit. */
@@ -380,13 +382,17 @@ static void join_interfaces(howdy_mdns_responder_t *r) {
         /* Loopback carries no IFF_MULTICAST flag on Linux yet loops multicast
          * fine; other interfaces must say they can. */
         if (!lo && !(i->ifa_flags & IFF_MULTICAST)) continue;
+        if (restricted &&
+            ((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr != only.s_addr) {
+          continue;
+        }
         add_iface(r, i->ifa_name, i->ifa_flags, (const struct sockaddr_in *)i->ifa_addr,
                   (const struct sockaddr_in *)i->ifa_netmask);
       }
     }
     freeifaddrs(list);
   }
-  if (r->iface_count == 0) {
+  if (r->iface_count == 0 && !restricted) {
     /* getifaddrs failed: loopback alone still serves a Home Assistant on this
      * machine. */
     struct sockaddr_in lo;
@@ -465,7 +471,7 @@ int howdy_mdns_responder_start(howdy_mdns_responder_t **out, const howdy_mdns_se
     HOWDY_LOGE(TAG, "cannot open UDP port %u: %s", MDNS_PORT, strerror(errno));
     goto fail;
   }
-  join_interfaces(r);
+  join_interfaces(r, svc->interface_address);
   if (r->iface_count == 0) {
     err = -ENODEV;
     goto fail;

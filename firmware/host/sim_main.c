@@ -285,6 +285,7 @@ static void announce(howdy_platform_t *p, const sim_options_t *o, const howdy_ap
   }
   svc.txt = txt;
   svc.txt_count = n;
+  if (o->bind_addr && strcmp(o->bind_addr, "0.0.0.0") != 0) svc.interface_address = o->bind_addr;
   int rc = howdy_mdns_announce(p, &svc);
   if (rc != HOWDY_OK) {
     howdy_log(HOWDY_LOG_WARN, TAG, "mDNS announcement failed (%d); discovery will not work", rc);

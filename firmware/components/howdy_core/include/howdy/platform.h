@@ -215,6 +215,10 @@ typedef struct {
   uint16_t port;
   const howdy_txt_record_t *txt;
   size_t txt_count;
+  /* IPv4 address (dotted quad) of the one interface to announce on, or NULL
+   * for every interface.  A device whose API listens on a single address must
+   * not advertise the others: a client would find an address nobody serves. */
+  const char *interface_address;
 } howdy_mdns_service_t;
 
 /* Starts announcing svc (the strings are copied) until howdy_mdns_stop. */
