@@ -15,7 +15,10 @@
 #include "howdy/audio_path.h"
 #include "howdy/entities.h"
 
-static unsigned long heap_calls;
+/* volatile: only the wrappers write it, and they are reached through the
+ * linker's --wrap, behind the optimiser's back; a plain static would let it
+ * assume malloc() cannot change the count. */
+static volatile unsigned long heap_calls;
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
