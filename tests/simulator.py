@@ -123,6 +123,8 @@ class Simulator:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
         return self.proc.returncode
 
 
@@ -136,11 +138,13 @@ def start_simulator(
     mdns: bool = False,
     extra_args: Sequence[str] = (),
     timeout: float = 10.0,
+    stdin_pipe: bool = False,
 ) -> Simulator:
     """Start the simulator on 127.0.0.1 and a free port; wait until it listens.
 
     With encrypted=True and no key, the simulator generates one on first run
-    into workdir/<name>.json; Simulator.key holds it either way.
+    into workdir/<name>.json; Simulator.key holds it either way. With
+    stdin_pipe=True, Simulator.proc.stdin is a pipe (for --wake-on-stdin).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     state_file = workdir / f"{name}.json"
@@ -167,7 +171,12 @@ def start_simulator(
     # Files, not pipes: a pipe nobody reads would stall the simulator once
     # its buffer is full.
     with log_path.open("wb") as err, stdout_path.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+        )
     sim = Simulator(
         proc=proc,
         host="127.0.0.1",

@@ -26,6 +26,8 @@
 
 static const char *TAG = "platform";
 
+#define HOWDY_POSIX_AUDIO_RATE 16000u
+
 /* ---- logging ---------------------------------------------------------------
  * The threshold is process-wide on purpose: it mirrors esp_log_level_set and
  * is set once by main from the command line. */
@@ -362,32 +364,153 @@ void howdy_task_join(howdy_platform_t *p, howdy_task_t *task) {
   pthread_mutex_unlock(&p->task_lock);
 }
 
-/* ---- audio: the next issue implements WAV-backed devices here. ----------- */
+/* ---- audio ---------------------------------------------------------------------
+ * Microphone: a WAV file read in real time. Each read blocks until the frame
+ * would be complete on a real microphone (absolute 10 ms deadlines, so no
+ * drift), and its capture time is the time of its first sample. Speaker: a
+ * sink; the simulator records what the output task produces itself (it knows
+ * which frames belong to a reply), and the output task paces itself. */
+
+static uint32_t le32(const uint8_t *b) {
+  return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+static uint16_t le16(const uint8_t *b) { return (uint16_t)(b[0] | (b[1] << 8)); }
+
+static bool read_at(int fd, uint64_t off, uint8_t *buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += (size_t)n;
+  }
+  return true;
+}
+
+/* Finds the PCM data of a RIFF/WAVE file and checks it is 16 kHz s16 mono. */
+static int wav_open_pcm(const char *path, int *fd_out, uint64_t *off, uint64_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    howdy_log(HOWDY_LOG_ERROR, TAG, "cannot open %s: %s", path, strerror(errno));
+    return HOWDY_ERR;
+  }
+  uint8_t h[12];
+  if (!read_at(fd, 0, h, sizeof h) || memcmp(h, "RIFF", 4) || memcmp(h + 8, "WAVE", 4)) {
+    howdy_log(HOWDY_LOG_ERROR, TAG, "%s is not a RIFF/WAVE file", path);
+    close(fd);
+    return HOWDY_ERR;
+  }
+  uint64_t pos = 12;
+  bool fmt_ok = false;
+  for (int guard = 0; guard < 64; guard++) {
+    uint8_t ch[8];
+    if (!read_at(fd, pos, ch, sizeof ch)) break;
+    uint32_t size = le32(ch + 4);
+    if (!memcmp(ch, "fmt ", 4)) {
+      uint8_t f[16];
+      if (size < 16 || !read_at(fd, pos + 8, f, sizeof f)) break;
+      uint16_t format = le16(f), channels = le16(f + 2), bits = le16(f + 14);
+      uint32_t rate = le32(f + 4);
+      fmt_ok = (format == 1 || format == 0xFFFE) && channels == 1 && bits == 16 &&
+               rate == HOWDY_POSIX_AUDIO_RATE;
+      if (!fmt_ok) {
+        howdy_log(HOWDY_LOG_ERROR, TAG,
+                  "%s: %u Hz, %u channel(s), %u bit (format %u); need 16000 Hz mono 16-bit PCM",
+                  path, (unsigned)rate, (unsigned)channels, (unsigned)bits, (unsigned)format);
+        close(fd);
+        return HOWDY_ERR;
+      }
+    } else if (!memcmp(ch, "data", 4)) {
+      if (!fmt_ok) break;
+      struct stat st;
+      uint64_t avail = fstat(fd, &st) == 0 && (uint64_t)st.st_size > pos + 8
+                           ? (uint64_t)st.st_size - (pos + 8) : 0;
+      /* Streaming writers leave the size at 0 or 0xFFFFFFFF: take the file. */
+      uint64_t n = (size == 0 || size == 0xFFFFFFFFu || size > avail) ? avail : size;
+      *fd_out = fd;
+      *off = pos + 8;
+      *len = n & ~(uint64_t)1;
+      return HOWDY_OK;
+    }
+    pos += 8 + (uint64_t)size + (size & 1u);
+  }
+  howdy_log(HOWDY_LOG_ERROR, TAG, "%s: no usable fmt/data chunk", path);
+  close(fd);
+  return HOWDY_ERR;
+}
 
 int howdy_audio_in_open(howdy_platform_t *p, const howdy_audio_format_t *fmt) {
-  (void)p;
-  (void)fmt;
-  return HOWDY_ERR_UNSUPPORTED;
+  howdy_posix_mic_t *m = &p->mic;
+  if (fmt->sample_rate != HOWDY_POSIX_AUDIO_RATE || fmt->channels != 1 || !fmt->frame_samples) {
+    return HOWDY_ERR_UNSUPPORTED;
+  }
+  m->fd = -1;
+  m->pos = 0;
+  m->next_us = 0;
+  m->frame_samples = fmt->frame_samples;
+  m->ended_logged = false;
+  if (m->path[0]) {
+    int rc = wav_open_pcm(m->path, &m->fd, &m->data_off, &m->data_len);
+    if (rc != HOWDY_OK) return rc;
+    howdy_log(HOWDY_LOG_INFO, TAG, "microphone: %s (%.2f s%s)", m->path,
+              (double)m->data_len / (2.0 * HOWDY_POSIX_AUDIO_RATE), m->loop ? ", looped" : "");
+  } else {
+    howdy_log(HOWDY_LOG_INFO, TAG, "microphone: silence (no --mic-wav)");
+  }
+  return HOWDY_OK;
 }
+
 int howdy_audio_in_read(howdy_platform_t *p, int16_t *pcm, size_t samples, uint64_t *capture_us) {
-  (void)p;
-  (void)pcm;
-  (void)samples;
-  (void)capture_us;
-  return HOWDY_ERR_UNSUPPORTED;
+  howdy_posix_mic_t *m = &p->mic;
+  uint64_t dur = (uint64_t)samples * 1000000u / HOWDY_POSIX_AUDIO_RATE;
+  uint64_t now = howdy_time_us();
+  /* First frame, or the task was held up for long (a debugger, a suspended
+   * process): restart the schedule instead of bursting to catch up. */
+  if (m->next_us == 0 || now > m->next_us + 200000u) m->next_us = now + dur;
+  howdy_sleep_until_us(m->next_us);
+  *capture_us = m->next_us - dur;
+  m->next_us += dur;
+
+  size_t got = 0;
+  uint8_t buf[2 * 480];
+  while (m->fd >= 0 && got < samples) {
+    if (m->pos >= m->data_len) {
+      if (!m->loop || m->data_len == 0) {
+        if (!m->ended_logged) howdy_log(HOWDY_LOG_INFO, TAG, "microphone WAV ended: silence follows");
+        m->ended_logged = true;
+        break;
+      }
+      m->pos = 0;
+    }
+    size_t want = samples - got;
+    if (want > sizeof buf / 2) want = sizeof buf / 2;
+    if (want > (m->data_len - m->pos) / 2) want = (size_t)((m->data_len - m->pos) / 2);
+    if (!read_at(m->fd, m->data_off + m->pos, buf, want * 2)) break;
+    for (size_t i = 0; i < want; i++) pcm[got + i] = (int16_t)le16(buf + 2 * i);
+    got += want;
+    m->pos += want * 2;
+  }
+  for (; got < samples; got++) pcm[got] = 0;
+  return (int)samples;
 }
-void howdy_audio_in_close(howdy_platform_t *p) { (void)p; }
+
+void howdy_audio_in_close(howdy_platform_t *p) {
+  if (p->mic.fd >= 0) close(p->mic.fd);
+  p->mic.fd = -1;
+}
+
 int howdy_audio_out_open(howdy_platform_t *p, const howdy_audio_format_t *fmt) {
   (void)p;
-  (void)fmt;
-  return HOWDY_ERR_UNSUPPORTED;
+  if (fmt->sample_rate != HOWDY_POSIX_AUDIO_RATE || fmt->channels != 1) return HOWDY_ERR_UNSUPPORTED;
+  return HOWDY_OK;
 }
+
 int howdy_audio_out_write(howdy_platform_t *p, const int16_t *pcm, size_t samples) {
   (void)p;
   (void)pcm;
-  (void)samples;
-  return HOWDY_ERR_UNSUPPORTED;
+  return (int)samples; /* no sound card: the simulator records frames itself */
 }
+
 void howdy_audio_out_close(howdy_platform_t *p) { (void)p; }
 
 /* ---- key storage: a small JSON file {"name": ..., "key": "<base64>"} ------- */
@@ -613,6 +736,12 @@ int howdy_posix_platform_init(howdy_platform_t *p, const howdy_posix_config_t *c
     snprintf(p->device_name, sizeof p->device_name, "%s", cfg->device_name);
   }
   p->mdns = cfg->mdns;
+  p->mic.fd = -1;
+  if (cfg->mic_wav) {
+    if (strlen(cfg->mic_wav) >= sizeof p->mic.path) return HOWDY_ERR_INVALID;
+    snprintf(p->mic.path, sizeof p->mic.path, "%s", cfg->mic_wav);
+  }
+  p->mic.loop = cfg->mic_loop;
   pthread_mutex_init(&p->task_lock, NULL);
   p->main_thread = pthread_self();
   p->wall_ns_last = clock_ns(CLOCK_MONOTONIC);

@@ -15,6 +15,8 @@
 extern "C" {
 #endif
 
+#define HOWDY_POSIX_MIC_PATH_MAX 512
+
 /* mDNS goes through function pointers so that the platform does not depend
  * on which responder is linked in (the C responder in mdns_responder.c, or
  * none). start returns 0 and an opaque handle, or < 0. */
@@ -27,7 +29,25 @@ typedef struct {
   const char *state_file;  /* JSON file holding the key; NULL = no storage */
   const char *device_name; /* written next to the key for humans */
   howdy_posix_mdns_ops_t mdns;
+  /* Microphone source: a 16 kHz s16le mono WAV played in real time (NULL:
+   * digital silence). mic_loop starts it over at its end; otherwise silence
+   * follows. */
+  const char *mic_wav;
+  bool mic_loop;
 } howdy_posix_config_t;
+
+/* The simulated microphone (howdy_audio_in_*). */
+typedef struct {
+  char path[HOWDY_POSIX_MIC_PATH_MAX];
+  bool loop;
+  int fd;                /* -1: silence */
+  uint64_t data_off;     /* first PCM byte in the file */
+  uint64_t data_len;     /* PCM bytes */
+  uint64_t pos;          /* next PCM byte to read */
+  uint64_t next_us;      /* when the frame being captured is complete */
+  uint32_t frame_samples;
+  bool ended_logged;
+} howdy_posix_mic_t;
 
 struct howdy_task {
   bool used;
@@ -53,6 +73,8 @@ struct howdy_platform {
   uint64_t wall_ns_last;
   pthread_mutex_t task_lock;
   struct howdy_task tasks[HOWDY_MAX_TASKS];
+
+  howdy_posix_mic_t mic;
 
   /* Lowest heap_free seen by howdy_mem_stats (the C library keeps no such
    * watermark itself). */

@@ -10,6 +10,11 @@
 # the include path, through a private directory of symlinks, so a host libc or
 # POSIX header sneaking into the core fails here instead of on the device.
 #
+# After the table, the static RAM of the audio path: a generated translation
+# unit holds one static howdy_audio_path_t (as the application does) and one
+# howdy_voice_t, and their bss is read from its object. The audio path must
+# stay within HOWDY_AUDIO_RAM_BUDGET_BYTES (64 KiB); the script fails if not.
+#
 # Exits non-zero if any file fails to compile (all files are still tried, and
 # the failures are listed).
 #
@@ -130,7 +135,38 @@ done
 printf '%-36s %9s %9s %9s %9s\n' "------" "----" "----" "---" "-----"
 printf '%-36s %9d %9d %9d %9d\n' TOTAL "$t_text" "$t_data" "$t_bss" $((t_text + t_data + t_bss))
 
+# Static RAM of the audio path, measured from an instance like the
+# application's (the core itself has none: the instance belongs to the app).
+bss_of() {
+  local name="$1" type="$2" header="$3"
+  cat >"$work/ram_${name}.c" <<EOF_TU
+#include "howdy/${header}"
+__attribute__((used)) static ${type} ${name};
+EOF_TU
+  if ! "$CC" "${cflags[@]}" -c "$work/ram_${name}.c" -o "$work/ram_${name}.o" 2>"$work/err.txt"; then
+    echo "size_report: the ${type} instance does not compile:" >&2
+    sed 's/^/  /' "$work/err.txt" >&2
+    return 1
+  fi
+  "$SIZE" -B "$work/ram_${name}.o" | sed -n 2p | awk '{print $3}'
+}
+budget=65536
+audio_bss="$(bss_of audio_path howdy_audio_path_t audio_path.h)" || failed+=("audio_path instance")
+voice_bss="$(bss_of voice_session howdy_voice_t voice_session.h)" || failed+=("voice_session instance")
+echo
+if [[ -n "${audio_bss:-}" ]]; then
+  printf 'audio path static RAM: howdy_audio_path_t %d B of %d B budget (%d.%d KiB)\n' \
+    "$audio_bss" "$budget" $((audio_bss / 1024)) $(((audio_bss % 1024) * 10 / 1024))
+fi
+if [[ -n "${voice_bss:-}" ]]; then
+  printf 'voice session static RAM: howdy_voice_t %d B\n' "$voice_bss"
+fi
+
 if ((${#failed[@]} > 0)); then
   echo "size_report: ${#failed[@]} file(s) failed to compile: ${failed[*]}" >&2
+  exit 1
+fi
+if ((audio_bss > budget)); then
+  echo "size_report: the audio path needs ${audio_bss} B of static RAM, over its ${budget} B budget" >&2
   exit 1
 fi

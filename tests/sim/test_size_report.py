@@ -81,3 +81,21 @@ def test_fails_when_a_file_does_not_compile(tmp_path: Path) -> None:
         m.group(1) for line in result.stdout.splitlines() if (m := ROW.match(line))
     }
     assert listed == _sources(CORE)
+
+
+AUDIO_RAM = re.compile(
+    r"^audio path static RAM: howdy_audio_path_t (\d+) B of (\d+) B budget"
+)
+
+
+def test_audio_path_static_ram_within_budget() -> None:
+    """The report shows the audio path's static RAM, at most 64 KiB."""
+    result = _run()
+    assert result.returncode == 0, result.stderr
+    found = [m for line in result.stdout.splitlines() if (m := AUDIO_RAM.match(line))]
+    assert len(found) == 1, result.stdout
+    used, budget = int(found[0].group(1)), int(found[0].group(2))
+    assert budget == 64 * 1024
+    # Pool (8 x 1 KiB) and microphone queue (16 KiB) alone are 24 KiB: a
+    # smaller figure would mean the instance was not measured.
+    assert 24 * 1024 < used <= budget

@@ -175,8 +175,10 @@ int howdy_task_start(howdy_platform_t *p, const howdy_task_config_t *cfg, howdy_
 /* Waits for fn to return and frees the table slot. */
 void howdy_task_join(howdy_platform_t *p, howdy_task_t *task);
 
-/* ---- audio (implemented by the next issue; declared now so the seam is
- * complete). PCM is signed 16-bit little-endian, interleaved. */
+/* ---- audio. PCM is signed 16-bit little-endian, interleaved. The
+ * microphone task calls howdy_audio_in_read in a loop (it blocks at the
+ * capture pace); the output task paces itself on absolute 10 ms deadlines
+ * (howdy_sleep_until_us) and hands each frame to howdy_audio_out_write. */
 typedef struct {
   uint32_t sample_rate;  /* 16000 on the wire */
   uint8_t channels;      /* 1 */
@@ -190,8 +192,9 @@ int howdy_audio_in_open(howdy_platform_t *p, const howdy_audio_format_t *fmt);
 int howdy_audio_in_read(howdy_platform_t *p, int16_t *pcm, size_t samples, uint64_t *capture_us);
 void howdy_audio_in_close(howdy_platform_t *p);
 int howdy_audio_out_open(howdy_platform_t *p, const howdy_audio_format_t *fmt);
-/* Hands one frame to the output; blocks at the device's real-time pace.
- * Returns samples written or < 0. */
+/* Hands one frame to the output (the device's I2S write blocks while its DMA
+ * is full; the simulator's output is a sink that returns at once). Returns
+ * samples written or < 0. */
 int howdy_audio_out_write(howdy_platform_t *p, const int16_t *pcm, size_t samples);
 void howdy_audio_out_close(howdy_platform_t *p);
 
