@@ -449,3 +449,34 @@ async def test_mute_blocks_waking(start_sim: Callable[..., Simulator]) -> None:
         sim.proc.stdin.flush()
         await log_line(sim, r"wake \(wake word\) ignored: muted")
         assert sat.starts.empty()
+
+
+async def test_continuous_streaming_for_the_home_assistant_wake_word(
+    start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    """--continuous: the device streams for HA's wake word stage, flagged so."""
+    mic = noise(4.0, seed=99)
+    write_wav(tmp_path / "mic.wav", mic)
+    sim = start_sim(
+        encrypted=True,
+        extra_args=[
+            "--mic-wav",
+            str(tmp_path / "mic.wav"),
+            "--mic-loop",
+            "--continuous",
+        ],
+    )
+    async with satellite(sim) as (cli, sat):
+        _conversation_id, flags, phrase = await wake_and_listen(sat)
+        assert flags & 2  # USE_WAKE_WORD: Home Assistant runs the wake word stage
+        assert phrase is None
+        async with asyncio.timeout(10):
+            while len(sat.audio) < RATE:  # half a second of audio
+                await asyncio.sleep(0.05)
+        received = bytes(sat.audio)
+        # What streams is the microphone itself, sample-exact.
+        assert mic.find(received[:640]) >= 0
+        # The run ends without a wake word: the device starts listening again.
+        cli.send_voice_assistant_event(EV.VOICE_ASSISTANT_RUN_END, None)
+        _conversation_id, flags, _phrase = await wake_and_listen(sat)
+        assert flags & 2
