@@ -19,10 +19,12 @@ from homeassistant.helpers import issue_registry as ir
 from .api import async_create_client, format_mac
 from .const import CONF_NOISE_PSK, CONNECT_TIMEOUT, DOMAIN
 from .device import HowdyScreenConfigEntry, HowdyScreenDevice, WrongDeviceError
+from .voice import VoiceRuntime, has_voice_assistant
 
 _LOGGER = logging.getLogger(__name__)
 
 PLATFORMS: list[Platform] = [Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
+VOICE_PLATFORMS: list[Platform] = [Platform.ASSIST_SATELLITE, Platform.SELECT]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: HowdyScreenConfigEntry) -> bool:
@@ -67,8 +69,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: HowdyScreenConfigEntry) 
         ) from err
 
     entry.runtime_data = device
+    device.platforms = list(PLATFORMS)
+    flags = device.identity.voice_assistant_feature_flags if device.identity else 0
+    if has_voice_assistant(flags):
+        # Only a device that streams its voice over the API gets a satellite,
+        # its selects and its per-turn timing sensors.
+        device.voice = VoiceRuntime(device, flags)
+        device.own_unique_ids = device.voice.own_unique_ids()
+        device.platforms += VOICE_PLATFORMS
     _update_encryption_issue(hass, entry, encrypted=noise_psk is not None)
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await hass.config_entries.async_forward_entry_setups(entry, device.platforms)
     return True
 
 
@@ -76,7 +86,9 @@ async def async_unload_entry(
     hass: HomeAssistant, entry: HowdyScreenConfigEntry
 ) -> bool:
     """Unload the entities, then drop the connection."""
-    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(
+        entry, entry.runtime_data.platforms
+    )
     if unloaded:
         await entry.runtime_data.async_stop()
     return unloaded

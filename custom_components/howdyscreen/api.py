@@ -62,6 +62,8 @@ class DeviceIdentity:
     model: str
     manufacturer: str
     firmware_version: str
+    # VoiceAssistantFeature bits the device declares (0: no voice assistant).
+    voice_assistant_feature_flags: int = 0
 
     @classmethod
     def from_device_info(cls, info: DeviceInfo) -> DeviceIdentity:
@@ -73,6 +75,7 @@ class DeviceIdentity:
             model=info.model,
             manufacturer=info.manufacturer,
             firmware_version=info.project_version or info.esphome_version,
+            voice_assistant_feature_flags=info.voice_assistant_feature_flags,
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aioesphomeapi import (
     APIClient,
@@ -29,6 +29,11 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .api import DeviceIdentity, format_mac
 from .const import DOMAIN, MANUFACTURER
+
+if TYPE_CHECKING:
+    from homeassistant.const import Platform
+
+    from .voice import VoiceRuntime
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,6 +61,12 @@ class HowdyScreenDevice:
         self.entity_infos: dict[int, EntityInfo] = {}
         self.states: dict[int, EntityState] = {}
         self.api_version: str | None = None
+        # Set by the entry setup when the device has a voice assistant.
+        self.voice: VoiceRuntime | None = None
+        # Unique ids of entities the integration adds itself (satellite,
+        # selects, turn timings): not the device's, so never stale.
+        self.own_unique_ids: set[str] = set()
+        self.platforms: list[Platform] = []
         self._first_connect: asyncio.Future[None] | None = None
         self._unavailable_logged = False
         self._mismatch_logged = False
@@ -182,6 +193,7 @@ class HowdyScreenDevice:
             key: state for key, state in self.states.items() if key in self.entity_infos
         }
         wanted = {f"{self.mac}-{info.object_id}" for info in infos}
+        wanted |= self.own_unique_ids
         registry = er.async_get(self.hass)
         for reg_entry in er.async_entries_for_config_entry(
             registry, self.entry.entry_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock, patch
@@ -20,6 +21,10 @@ from aioesphomeapi import (
     SensorStateClass,
     SwitchInfo,
     SwitchState,
+    VoiceAssistantAnnounceFinished,
+    VoiceAssistantAudioSettings,
+    VoiceAssistantConfigurationResponse,
+    VoiceAssistantWakeWord,
 )
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
@@ -238,3 +243,116 @@ def find_device(hass: HomeAssistant, entry_id: str, mac: str) -> dr.DeviceEntry 
         if (DOMAIN, mac) in device.identifiers:
             return device
     return None
+
+
+# Voice assistant -------------------------------------------------------------
+
+VOICE_FLAGS = (
+    63  # VOICE_ASSISTANT | SPEAKER | API_AUDIO | TIMERS | ANNOUNCE | START_CONVERSATION
+)
+WAKE_WORDS = VoiceAssistantConfigurationResponse(
+    available_wake_words=[
+        VoiceAssistantWakeWord(
+            id="okay_howdy", wake_word="Okay Howdy", trained_languages=["en"]
+        ),
+        VoiceAssistantWakeWord(
+            id="hey_screen", wake_word="Hey Screen", trained_languages=["en"]
+        ),
+    ],
+    active_wake_words=["okay_howdy"],
+    max_active_wake_words=2,
+)
+
+
+class FakeVoiceDevice:
+    """The device's side of the voice assistant, played by the test.
+
+    It records what Home Assistant sends and, like the firmware, answers
+    every finished reply stream (the audio end marker) with AnnounceFinished
+    unless the test holds playback with `auto_finish = False`.
+    """
+
+    def __init__(self, client: MagicMock) -> None:
+        self.client = client
+        self.handlers: dict[str, Any] = {}
+        self.unsubscribe = MagicMock()
+        self.events: list[tuple[int, dict[str, str]]] = []
+        self.audio: list[bytes] = []
+        self.ends = 0
+        self.announcements: list[dict[str, Any]] = []
+        self.auto_finish = True
+        self.config = WAKE_WORDS
+        self._announce_waiters: list[asyncio.Future[Any]] = []
+
+        def subscribe(**handlers: Any) -> MagicMock:
+            self.handlers = handlers
+            return self.unsubscribe
+
+        client.subscribe_voice_assistant = MagicMock(side_effect=subscribe)
+        client.send_voice_assistant_event = MagicMock(side_effect=self._event)
+        client.send_voice_assistant_audio = MagicMock(side_effect=self.audio.append)
+        client.send_voice_assistant_timer_event = MagicMock()
+        client.get_voice_assistant_configuration = AsyncMock(
+            side_effect=lambda _timeout: self.config
+        )
+        client.set_voice_assistant_configuration = AsyncMock()
+        client.send_voice_assistant_announcement_await_response = AsyncMock(
+            side_effect=self._announce
+        )
+        connection = MagicMock()
+        connection.send_message = MagicMock(side_effect=self._raw)
+        client._get_connection = MagicMock(return_value=connection)
+
+    @property
+    def event_types(self) -> list[int]:
+        return [event for event, _data in self.events]
+
+    def event_data(self, event_type: int) -> dict[str, str]:
+        return next(data for event, data in self.events if event == event_type)
+
+    def _event(self, event_type: int, data: dict[str, str] | None) -> None:
+        self.events.append((event_type, dict(data or {})))
+
+    def _raw(self, message: Any) -> None:
+        if getattr(message, "end", False):
+            self.ends += 1
+            if self.auto_finish:
+                self.finish()
+
+    def finish(self, success: bool = True) -> None:
+        """Report the end of playback, as the device does after the last sample."""
+        handler = self.handlers["handle_announcement_finished"]
+        asyncio.get_running_loop().create_task(
+            handler(VoiceAssistantAnnounceFinished(success=success))
+        )
+
+    async def _announce(
+        self, media_id: str, timeout: float, text: str = "", **kwargs: Any
+    ) -> Any:
+        self.announcements.append({"media_id": media_id, "text": text, **kwargs})
+        waiter = asyncio.get_running_loop().create_future()
+        self._announce_waiters.append(waiter)
+        return await waiter
+
+    async def start(
+        self, flags: int = 0, wake_word_phrase: str | None = "Okay Howdy"
+    ) -> int | None:
+        """Ask for a pipeline run, as a wake does."""
+        return await self.handlers["handle_start"](
+            "", flags, VoiceAssistantAudioSettings(), wake_word_phrase
+        )
+
+    async def send_audio(self, data: bytes, data2: bytes | None = None) -> None:
+        await self.handlers["handle_audio"](data)
+
+    async def stop(self, abort: bool = False) -> None:
+        await self.handlers["handle_stop"](abort)
+
+
+@pytest.fixture
+def voice_device(mock_client: MagicMock) -> FakeVoiceDevice:
+    """A device with a voice assistant (the firmware's feature flags)."""
+    mock_client.device_info.return_value = make_device_info(
+        voice_assistant_feature_flags=VOICE_FLAGS
+    )
+    return FakeVoiceDevice(mock_client)
