@@ -431,6 +431,83 @@ static void test_encrypted_rejects_plaintext_hello(void **state) {
   close(fd);
 }
 
+/* Connects without stepping the server, so the test decides which poll round
+ * sees the new connection. */
+static int client_connect_raw(world_t *w) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(howdy_api_server_port(&w->server))};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+  return fd;
+}
+
+static howdy_socket_t server_sock_of_only_client(world_t *w) {
+  howdy_socket_t sock = HOWDY_SOCKET_INVALID;
+  for (size_t i = 0; i < HOWDY_API_MAX_CLIENTS; i++) {
+    howdy_api_conn_t *c = &w->server.conns[i];
+    if (c->state == HOWDY_CONN_HELLO || c->state == HOWDY_CONN_ACTIVE) {
+      assert_int_equal(sock, HOWDY_SOCKET_INVALID);
+      sock = c->sock;
+    }
+  }
+  return sock;
+}
+
+/* Home Assistant's esphome config flow says goodbye (DisconnectRequest) and
+ * closes without reading the answer; the integration's reconnect follows
+ * within milliseconds and sends its first bytes at once. Every ordering of
+ * the two in the server's poll rounds must serve the new client: both in one
+ * round (0), the old one freed first so the new one gets its descriptor
+ * number (1), the old client's close arriving after the reconnect (2), and
+ * the old client resetting instead of closing (3). */
+static void test_goodbye_then_immediate_reconnect(void **state) {
+  world_t *w = *state;
+  for (int order = 0; order < 4; order++) {
+    int a = client_connect(w);
+    hello(w, a);
+    howdy_socket_t a_sock = server_sock_of_only_client(w);
+    client_send(a, HOWDY_MSG_DISCONNECT_REQUEST, NULL);
+    if (order == 3) {
+      /* Abortive close: the old link is reset, not closed. */
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    if (order == 1 || order == 2) {
+      /* The server handles the goodbye and frees the slot before the new
+       * connection is accepted. */
+      for (int i = 0; i < 100 && howdy_api_server_client_count(&w->server) > 0; i++) {
+        howdy_api_server_poll(&w->server, 2);
+      }
+      assert_int_equal(howdy_api_server_client_count(&w->server), 0);
+    }
+    if (order != 2) close(a);
+    int b = client_connect_raw(w);
+    /* Hello in the same write as the connect's first bytes. */
+    w->rx_len = 0;
+    Howdy__HelloRequest h = HOWDY__HELLO_REQUEST__INIT;
+    h.client_info = "reconnect";
+    h.api_version_major = 1;
+    h.api_version_minor = 10;
+    client_send(b, HOWDY_MSG_HELLO_REQUEST, &h.base);
+    if (order == 2) close(a); /* the old client's close lands after the reconnect */
+    Howdy__HelloResponse *r = (Howdy__HelloResponse *)expect(w, b, HOWDY_MSG_HELLO_RESPONSE);
+    assert_string_equal(r->name, "unit-test");
+    if (order == 1) {
+      /* The new link really got the old link's descriptor number. */
+      assert_int_equal(server_sock_of_only_client(w), a_sock);
+    }
+    client_send(b, HOWDY_MSG_PING_REQUEST, NULL);
+    expect(w, b, HOWDY_MSG_PING_RESPONSE);
+    assert_int_equal(howdy_api_server_client_count(&w->server), 1);
+    client_send(b, HOWDY_MSG_DISCONNECT_REQUEST, NULL);
+    expect(w, b, HOWDY_MSG_DISCONNECT_RESPONSE);
+    assert_true(wait_closed(w, b, 100));
+    close(b);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_session, world_setup, world_teardown),
@@ -441,6 +518,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_voice_hooks, world_setup, world_teardown),
       cmocka_unit_test_setup_teardown(test_stop_says_goodbye, world_setup, world_teardown),
       cmocka_unit_test_setup_teardown(test_encrypted_rejects_plaintext_hello, world_setup,
+                                      world_teardown),
+      cmocka_unit_test_setup_teardown(test_goodbye_then_immediate_reconnect, world_setup,
                                       world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -274,6 +274,27 @@ async def test_list_entities(
     assert (volume.min_value, volume.max_value, volume.step) == (0.0, 100.0, 1.0)
     assert volume.unit_of_measurement == "%"
     assert volume.mode == NumberMode.SLIDER
+    # Home Assistant mirrors disabled_by_default into its registry: only what a
+    # user charts or automates on starts enabled.
+    enabled = {e.object_id for e in entities if not e.disabled_by_default}
+    assert enabled == {
+        "heap_free",
+        "psram_free",
+        "cpu_load_core0",
+        "cpu_load_core1",
+        "mute",
+        "volume",
+        "mic_latency",
+        "playback_latency",
+        "audio_underruns",
+        "audio_overruns",
+    }
+    assert {
+        "heap_min_free",
+        "uptime",
+        "audio_pool_slot_bytes",
+        "audio_pool_slots",
+    } <= set(by_id) - enabled
 
 
 @ENCRYPTION

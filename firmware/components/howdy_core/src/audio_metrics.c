@@ -210,27 +210,36 @@ static bool read_pool_slots(void *ctx, float *v) {
   return true;
 }
 
-#define HOWDY_DIAG_MS(id, label, fn, band)                                                \
+#define HOWDY_DIAG_MS(id, label, fn, band, off)                                           \
   {.c = {.object_id = id, .name = label, .icon = "mdi:timer-sand",                        \
-         .device_class = "duration", .category = HOWDY_CATEGORY_DIAGNOSTIC},              \
+         .device_class = "duration", .category = HOWDY_CATEGORY_DIAGNOSTIC,              \
+         .disabled_by_default = off},                                                     \
    .unit = "ms", .state_class = HOWDY_STATE_CLASS_MEASUREMENT, .accuracy_decimals = 1,    \
    .deadband = band, .read = fn}
 
+/* Enabled by default: the last microphone and playback latency and the
+ * underrun / overrun counters, which users chart and automate on. The
+ * max / p95 variants, the frame processing time and the pool figures are for
+ * debugging and start disabled. The pool geometry (slot size, slots) still
+ * reaches the integration: the device pushes every state to every subscriber,
+ * whether or not Home Assistant shows the entity. */
 static const howdy_sensor_desc_t k_audio_sensors[] = {
-    HOWDY_DIAG_MS("mic_latency", "Microphone latency", read_mic_latency, 2.0f),
-    HOWDY_DIAG_MS("mic_latency_max", "Microphone latency max", read_mic_latency_max, 2.0f),
-    HOWDY_DIAG_MS("mic_latency_p95", "Microphone latency p95", read_mic_latency_p95, 2.0f),
-    HOWDY_DIAG_MS("playback_latency", "Playback latency", read_playback_latency, 2.0f),
+    HOWDY_DIAG_MS("mic_latency", "Microphone latency", read_mic_latency, 2.0f, false),
+    HOWDY_DIAG_MS("mic_latency_max", "Microphone latency max", read_mic_latency_max, 2.0f, true),
+    HOWDY_DIAG_MS("mic_latency_p95", "Microphone latency p95", read_mic_latency_p95, 2.0f, true),
+    HOWDY_DIAG_MS("playback_latency", "Playback latency", read_playback_latency, 2.0f, false),
     HOWDY_DIAG_MS("playback_latency_max", "Playback latency max", read_playback_latency_max,
-                  2.0f),
+                  2.0f, true),
     {.c = {.object_id = "audio_frame_time", .name = "Audio frame processing time",
            .icon = "mdi:timer-cog-outline", .device_class = "duration",
-           .category = HOWDY_CATEGORY_DIAGNOSTIC},
+           .category = HOWDY_CATEGORY_DIAGNOSTIC,
+           .disabled_by_default = true},
      .unit = "ms", .state_class = HOWDY_STATE_CLASS_MEASUREMENT, .accuracy_decimals = 3,
      .deadband = 0.05f, .read = read_frame_time_avg},
     {.c = {.object_id = "audio_frame_time_max", .name = "Audio frame processing time max",
            .icon = "mdi:timer-cog-outline", .device_class = "duration",
-           .category = HOWDY_CATEGORY_DIAGNOSTIC},
+           .category = HOWDY_CATEGORY_DIAGNOSTIC,
+           .disabled_by_default = true},
      .unit = "ms", .state_class = HOWDY_STATE_CLASS_MEASUREMENT, .accuracy_decimals = 3,
      .deadband = 0.05f, .read = read_frame_time_max},
     {.c = {.object_id = "audio_underruns", .name = "Audio underruns", .icon = "mdi:speaker-off",
@@ -242,20 +251,24 @@ static const howdy_sensor_desc_t k_audio_sensors[] = {
      .state_class = HOWDY_STATE_CLASS_TOTAL_INCREASING, .accuracy_decimals = 0,
      .deadband = 0.0f, .read = read_overruns},
     {.c = {.object_id = "audio_pool_hit_rate", .name = "Audio pool hit rate",
-           .icon = "mdi:percent", .category = HOWDY_CATEGORY_DIAGNOSTIC},
+           .icon = "mdi:percent", .category = HOWDY_CATEGORY_DIAGNOSTIC,
+           .disabled_by_default = true},
      .unit = "%", .state_class = HOWDY_STATE_CLASS_MEASUREMENT, .accuracy_decimals = 1,
      .deadband = 0.1f, .read = read_pool_hit_rate},
     {.c = {.object_id = "audio_pool_high_water", .name = "Audio pool high water",
-           .icon = "mdi:waves-arrow-up", .category = HOWDY_CATEGORY_DIAGNOSTIC},
+           .icon = "mdi:waves-arrow-up", .category = HOWDY_CATEGORY_DIAGNOSTIC,
+           .disabled_by_default = true},
      .unit = "slots", .state_class = HOWDY_STATE_CLASS_MEASUREMENT, .accuracy_decimals = 0,
      .deadband = 0.0f, .read = read_pool_high_water},
     {.c = {.object_id = "audio_pool_slot_bytes", .name = "Audio pool slot size",
            .icon = "mdi:memory", .device_class = "data_size",
-           .category = HOWDY_CATEGORY_DIAGNOSTIC},
+           .category = HOWDY_CATEGORY_DIAGNOSTIC,
+           .disabled_by_default = true},
      .unit = "B", .state_class = HOWDY_STATE_CLASS_NONE, .accuracy_decimals = 0,
      .deadband = 0.0f, .read = read_pool_slot_bytes},
     {.c = {.object_id = "audio_pool_slots", .name = "Audio pool slots", .icon = "mdi:memory",
-           .category = HOWDY_CATEGORY_DIAGNOSTIC},
+           .category = HOWDY_CATEGORY_DIAGNOSTIC,
+           .disabled_by_default = true},
      .unit = "slots", .state_class = HOWDY_STATE_CLASS_NONE, .accuracy_decimals = 0,
      .deadband = 0.0f, .read = read_pool_slots},
 };

@@ -58,7 +58,11 @@ static void volume_changed(void *ctx, float value) {
   if (d->on_volume) d->on_volume(d->hook_ctx, value);
 }
 
-/* Memory sensors: bytes, as Home Assistant's data_size class expects them. */
+/* Memory sensors: bytes, as Home Assistant's data_size class expects them.
+ * Enabled by default: what a user charts or automates on (free heap, PSRAM,
+ * CPU load). The low-water mark and the uptime only matter when debugging a
+ * device, so they start disabled (Home Assistant mirrors disabled_by_default
+ * into its entity registry). */
 static const howdy_sensor_desc_t k_heap_free = {
     .c = {.object_id = "heap_free", .name = "Heap free", .icon = "mdi:memory",
           .device_class = "data_size", .category = HOWDY_CATEGORY_DIAGNOSTIC},
@@ -66,7 +70,8 @@ static const howdy_sensor_desc_t k_heap_free = {
     .deadband = 4096.0f, .read = read_heap_free};
 static const howdy_sensor_desc_t k_heap_min_free = {
     .c = {.object_id = "heap_min_free", .name = "Heap minimum free", .icon = "mdi:memory",
-          .device_class = "data_size", .category = HOWDY_CATEGORY_DIAGNOSTIC},
+          .device_class = "data_size", .category = HOWDY_CATEGORY_DIAGNOSTIC,
+          .disabled_by_default = true},
     .unit = "B", .state_class = HOWDY_STATE_CLASS_MEASUREMENT, .accuracy_decimals = 0,
     .deadband = 1024.0f, .read = read_heap_min_free};
 static const howdy_sensor_desc_t k_psram_free = {
@@ -76,7 +81,8 @@ static const howdy_sensor_desc_t k_psram_free = {
     .deadband = 65536.0f, .read = read_psram_free};
 static const howdy_sensor_desc_t k_uptime = {
     .c = {.object_id = "uptime", .name = "Uptime", .icon = "mdi:timer-outline",
-          .device_class = "duration", .category = HOWDY_CATEGORY_DIAGNOSTIC},
+          .device_class = "duration", .category = HOWDY_CATEGORY_DIAGNOSTIC,
+          .disabled_by_default = true},
     .unit = "s", .state_class = HOWDY_STATE_CLASS_TOTAL_INCREASING, .accuracy_decimals = 0,
     .deadband = -1.0f, .read = read_uptime};
 static const howdy_sensor_desc_t k_cpu[HOWDY_MAX_CORES] = {
