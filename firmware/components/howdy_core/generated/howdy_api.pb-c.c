@@ -4354,7 +4354,7 @@ const ProtobufCEnumDescriptor howdy__log_level__descriptor =
   howdy__log_level__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue howdy__voice_assistant_event__enum_values_by_number[15] =
+static const ProtobufCEnumValue howdy__voice_assistant_event__enum_values_by_number[16] =
 {
   { "VOICE_ASSISTANT_ERROR", "HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_ERROR", 0 },
   { "VOICE_ASSISTANT_RUN_START", "HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_RUN_START", 1 },
@@ -4371,14 +4371,16 @@ static const ProtobufCEnumValue howdy__voice_assistant_event__enum_values_by_num
   { "VOICE_ASSISTANT_STT_VAD_END", "HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_STT_VAD_END", 12 },
   { "VOICE_ASSISTANT_TTS_STREAM_START", "HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_TTS_STREAM_START", 98 },
   { "VOICE_ASSISTANT_TTS_STREAM_END", "HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_TTS_STREAM_END", 99 },
+  { "VOICE_ASSISTANT_INTENT_PROGRESS", "HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_INTENT_PROGRESS", 100 },
 };
 static const ProtobufCIntRange howdy__voice_assistant_event__value_ranges[] = {
-{0, 0},{98, 13},{0, 15}
+{0, 0},{98, 13},{0, 16}
 };
-static const ProtobufCEnumValueIndex howdy__voice_assistant_event__enum_values_by_name[15] =
+static const ProtobufCEnumValueIndex howdy__voice_assistant_event__enum_values_by_name[16] =
 {
   { "VOICE_ASSISTANT_ERROR", 0 },
   { "VOICE_ASSISTANT_INTENT_END", 6 },
+  { "VOICE_ASSISTANT_INTENT_PROGRESS", 15 },
   { "VOICE_ASSISTANT_INTENT_START", 5 },
   { "VOICE_ASSISTANT_RUN_END", 2 },
   { "VOICE_ASSISTANT_RUN_START", 1 },
@@ -4400,9 +4402,9 @@ const ProtobufCEnumDescriptor howdy__voice_assistant_event__descriptor =
   "VoiceAssistantEvent",
   "Howdy__VoiceAssistantEvent",
   "howdy",
-  15,
+  16,
   howdy__voice_assistant_event__enum_values_by_number,
-  15,
+  16,
   howdy__voice_assistant_event__enum_values_by_name,
   2,
   howdy__voice_assistant_event__value_ranges,

@@ -110,7 +110,13 @@ typedef enum _Howdy__VoiceAssistantEvent {
   HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_STT_VAD_START = 11,
   HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_STT_VAD_END = 12,
   HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_TTS_STREAM_START = 98,
-  HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_TTS_STREAM_END = 99
+  HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_TTS_STREAM_END = 99,
+  /*
+   * Sent by newer clients while a streaming agent is still writing its reply
+   * (data: tts_start_streaming); informational for the device, whose reply
+   * begins with TTS_STREAM_START either way.
+   */
+  HOWDY__VOICE_ASSISTANT_EVENT__VOICE_ASSISTANT_INTENT_PROGRESS = 100
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(HOWDY__VOICE_ASSISTANT_EVENT)
 } Howdy__VoiceAssistantEvent;
 typedef enum _Howdy__VoiceAssistantTimerEvent {
