@@ -47,6 +47,11 @@ class TimingDescription:
 # the device to say when the reply's first sample left its speaker; the
 # protocol has no message for it yet (AnnounceFinished carries only
 # `success`), so that sensor stays unavailable until the device reports it.
+# The device's `playback_latency` sensor cannot stand in for it: its value is
+# the latency of the *last* chunk the speaker started (every chunk feeds it,
+# and late chunks mostly measure how much audio the pool holds), it is read
+# every 2 s and pushed only when it moved by 2 ms or more, so no pushed value
+# can be tied to a given reply's first chunk.
 TIMINGS: Final = (
     TimingDescription("turn_wake_to_listening", WAKE, LISTENING),
     TimingDescription("turn_speech_to_transcript", SPEECH_END, TRANSCRIPT),
