@@ -23,6 +23,7 @@ from homeassistant.components.assist_pipeline.pipeline import (
 )
 from homeassistant.components.demo.stt import DemoProviderEntity
 from homeassistant.components.stt import AudioChannels
+from homeassistant.components.tts.const import DATA_TTS_MANAGER
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
@@ -57,6 +58,9 @@ async def demo_pipeline(hass: HomeAssistant) -> None:
     """Demo STT and TTS, the default agent, the Demo lights, as the preferred pipeline."""
     assert await async_setup_component(hass, "demo", {})
     assert await async_setup_component(hass, "tts", {"tts": {"platform": "demo"}})
+    # The TTS file cache lives in the shared test configuration: keep this
+    # test's reply out of other tests.
+    hass.data[DATA_TTS_MANAGER].use_file_cache = False
     assert await async_setup_component(hass, "assist_pipeline", {})
     await hass.async_block_till_done()
     pipeline = await async_create_default_pipeline(
