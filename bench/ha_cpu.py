@@ -50,16 +50,8 @@ class Integration:
 
 INTEGRATIONS = {
     "esphome": Integration("esphome integration", "esphome", True, False, True),
-    # Next session: set ready=True once the Assist satellite is merged; the
-    # simulators then run in HowdyScreen mode and are added through our flow.
-    "howdyscreen": Integration(
-        "HowdyScreen (ours)",
-        "howdyscreen",
-        False,
-        True,
-        False,
-        "pending: Assist satellite not merged yet",
-    ),
+    # The simulators run in HowdyScreen mode and are added through our flow.
+    "howdyscreen": Integration("HowdyScreen (ours)", "howdyscreen", False, True, True),
 }
 
 

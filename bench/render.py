@@ -212,7 +212,7 @@ def _cpu_section(doc: dict[str, Any], plots: Path, rel: str) -> list[str]:
         "",
         "The esphome integration's figure includes the Assist pipeline's own work on "
         "the stream (audio enhancement and voice activity detection in the wake word "
-        "stage) — the same stage our integration will feed, so the comparison is like "
+        "stage) — the same stage our integration feeds, so the comparison is like "
         "for like. The simulators themselves used "
         + ", ".join(
             f"{r['sims_cpu_pct_per_device']:.2f} % ({r['devices']})" for r in rows
