@@ -312,6 +312,28 @@ void howdy_wakeup_close(howdy_wakeup_t *w) {
 
 /* ---- tasks ------------------------------------------------------------------ */
 
+static uint64_t clock_ns(clockid_t c) {
+  struct timespec ts;
+  if (clock_gettime(c, &ts) != 0) return 0;
+  return ts_ns(&ts);
+}
+
+/* Both CPU baselines start now: right after pthread_create the new thread
+ * has used (almost) nothing, and an adopted thread's history before adoption
+ * is not part of any window. Caller holds task_lock. */
+_Static_assert(sizeof(clockid_t) == sizeof(int) && (clockid_t)-1 < 0,
+               "struct howdy_task keeps the thread clock as an int");
+
+static void task_clock_init(struct howdy_task *t) {
+  struct timespec ts;
+  clockid_t clk;
+  t->has_clock = pthread_getcpuclockid(t->thread, &clk) == 0 && clock_gettime(clk, &ts) == 0;
+  t->cpu_clock = (int)clk;
+  t->cpu_ns_last = t->has_clock ? ts_ns(&ts) : 0;
+  t->load_cpu_ns_last = t->cpu_ns_last;
+  t->load_wall_ns_last = clock_ns(CLOCK_MONOTONIC);
+}
+
 static void *task_trampoline(void *arg) {
   struct howdy_task *t = arg;
   t->cfg.fn(t->cfg.arg);
@@ -347,18 +369,40 @@ int howdy_task_start(howdy_platform_t *p, const howdy_task_config_t *cfg, howdy_
     return HOWDY_ERR;
   }
   t->used = true;
-  struct timespec ts;
-  clockid_t clk;
-  t->has_clock = pthread_getcpuclockid(t->thread, &clk) == 0 && clock_gettime(clk, &ts) == 0;
-  t->cpu_ns_last = t->has_clock ? ts_ns(&ts) : 0;
+  task_clock_init(t);
   if (cfg->name) pthread_setname_np(t->thread, cfg->name);
   pthread_mutex_unlock(&p->task_lock);
   *out = t;
   return HOWDY_OK;
 }
 
+int howdy_task_adopt_self(howdy_platform_t *p, const char *name, howdy_task_t **out) {
+  pthread_mutex_lock(&p->task_lock);
+  struct howdy_task *t = NULL;
+  for (size_t i = 0; i < HOWDY_MAX_TASKS && !t; i++) {
+    if (!p->tasks[i].used) t = &p->tasks[i];
+  }
+  if (!t) {
+    pthread_mutex_unlock(&p->task_lock);
+    return HOWDY_ERR_NO_SPACE;
+  }
+  memset(t, 0, sizeof *t);
+  t->cfg.name = name;
+  t->cfg.core = 0;
+  t->used = true;
+  t->adopted = true;
+  t->thread = pthread_self();
+  /* howdy_cpu_load already counts threads it did not start for core 0; an
+   * adopted one keeps counting there (the API loop's core on the device). */
+  t->core = 0;
+  task_clock_init(t);
+  pthread_mutex_unlock(&p->task_lock);
+  *out = t;
+  return HOWDY_OK;
+}
+
 void howdy_task_join(howdy_platform_t *p, howdy_task_t *task) {
-  pthread_join(task->thread, NULL);
+  if (!task->adopted) pthread_join(task->thread, NULL);
   pthread_mutex_lock(&p->task_lock);
   task->used = false;
   pthread_mutex_unlock(&p->task_lock);
@@ -677,12 +721,6 @@ int howdy_mem_stats(howdy_platform_t *p, howdy_mem_stats_t *out) {
   return HOWDY_OK;
 }
 
-static uint64_t clock_ns(clockid_t c) {
-  struct timespec ts;
-  if (clock_gettime(c, &ts) != 0) return 0;
-  return ts_ns(&ts);
-}
-
 int howdy_cpu_load(howdy_platform_t *p, float *pct, size_t max) {
   /* The simulator mirrors the device's two cores by task pinning: each
    * task's thread CPU time counts for the core it was pinned to; the main
@@ -697,11 +735,10 @@ int howdy_cpu_load(howdy_platform_t *p, float *pct, size_t max) {
   for (size_t i = 0; i < HOWDY_MAX_TASKS; i++) {
     struct howdy_task *t = &p->tasks[i];
     if (!t->used || !t->has_clock) continue;
-    /* The thread's CPU-time clock (valid until the thread is joined, which
-     * takes task_lock first). */
-    clockid_t clk;
-    if (pthread_getcpuclockid(t->thread, &clk) != 0) continue;
-    uint64_t now = clock_ns(clk);
+    /* A thread that ended but is not joined yet has no clock any more (0):
+     * skipped, and the process total carries its time to core 0. */
+    uint64_t now = clock_ns((clockid_t)t->cpu_clock);
+    if (now == 0) continue;
     uint64_t d = now >= t->cpu_ns_last ? now - t->cpu_ns_last : 0;
     t->cpu_ns_last = now;
     core_ns[t->core] += d;
@@ -720,6 +757,31 @@ int howdy_cpu_load(howdy_platform_t *p, float *pct, size_t max) {
     pct[c] = v > 100.0f ? 100.0f : v;
   }
   return HOWDY_MAX_CORES;
+}
+
+int howdy_task_cpu_load(howdy_platform_t *p, howdy_task_t *task, float *pct) {
+  /* The thread's own CPU-time clock (CLOCK_THREAD_CPUTIME_ID of that thread,
+   * what the scheduler charged it in user and kernel mode) over the
+   * monotonic time between two calls. task_lock: join frees the slot under
+   * it, and howdy_task_start may reuse it. */
+  struct timespec ts;
+  pthread_mutex_lock(&p->task_lock);
+  if (task == NULL || !task->used || !task->has_clock ||
+      clock_gettime((clockid_t)task->cpu_clock, &ts) != 0) {
+    pthread_mutex_unlock(&p->task_lock);
+    return HOWDY_ERR_INVALID;
+  }
+  uint64_t cpu = ts_ns(&ts);
+  uint64_t wall = clock_ns(CLOCK_MONOTONIC);
+  uint64_t cpu_d = cpu >= task->load_cpu_ns_last ? cpu - task->load_cpu_ns_last : 0;
+  uint64_t wall_d = wall - task->load_wall_ns_last;
+  task->load_cpu_ns_last = cpu;
+  task->load_wall_ns_last = wall;
+  pthread_mutex_unlock(&p->task_lock);
+  float v = wall_d ? (float)((double)cpu_d * 100.0 / (double)wall_d) : 0.0f;
+  /* Clock granularity can put a fully busy thread a hair above its window. */
+  *pct = v > 100.0f ? 100.0f : v;
+  return HOWDY_OK;
 }
 
 /* ---- init ----------------------------------------------------------------------- */

@@ -51,10 +51,19 @@ typedef struct {
 
 struct howdy_task {
   bool used;
+  bool adopted;   /* howdy_task_adopt_self: not started here, never joined here */
   bool has_clock;
   pthread_t thread;
+  /* The thread's CPU-time clock (a clockid_t), taken once while the thread
+   * surely exists: measuring never touches the pthread_t, which join
+   * invalidates. Held as int because strict C11 users of this header do not
+   * see clockid_t; platform_posix.c checks the two agree. */
+  int cpu_clock;
   int core;
   uint64_t cpu_ns_last; /* thread CPU time at the previous howdy_cpu_load() */
+  /* howdy_task_cpu_load's own baseline (thread CPU time, monotonic time). */
+  uint64_t load_cpu_ns_last;
+  uint64_t load_wall_ns_last;
   howdy_task_config_t cfg;
 };
 

@@ -73,6 +73,9 @@ typedef struct {
   howdy_task_t *mic_task;
   howdy_task_t *out_task;
   howdy_task_t *stdin_task;
+  /* This thread (the API loop) in the platform's task table, measured for
+   * cpu_task_api like the audio tasks. */
+  howdy_task_t *api_task;
   /* --speaker-wav: written by the output task only. */
   int spk_fd;
   uint64_t spk_bytes;
@@ -675,6 +678,8 @@ static int audio_start(sim_t *sim, const sim_options_t *o) {
     howdy_log(HOWDY_LOG_ERROR, TAG, "cannot start the audio tasks");
     return HOWDY_ERR;
   }
+  howdy_device_entities_set_task(&sim->device, HOWDY_LOAD_TASK_MIC, sim->mic_task);
+  howdy_device_entities_set_task(&sim->device, HOWDY_LOAD_TASK_SPEAKER, sim->out_task);
   if (o->wake_on_stdin) {
     howdy_task_config_t in = {.name = "stdin", .fn = stdin_task, .arg = sim,
                               .stack_bytes = 16384, .priority = 1, .core = 0};
@@ -684,6 +689,9 @@ static int audio_start(sim_t *sim, const sim_options_t *o) {
 }
 
 static void audio_stop(sim_t *sim) {
+  /* The sensors must not measure a slot the joins below free. */
+  howdy_device_entities_set_task(&sim->device, HOWDY_LOAD_TASK_MIC, NULL);
+  howdy_device_entities_set_task(&sim->device, HOWDY_LOAD_TASK_SPEAKER, NULL);
   atomic_store(&sim->audio_stop, true);
   if (sim->mic_task) howdy_task_join(&sim->platform, sim->mic_task);
   if (sim->out_task) howdy_task_join(&sim->platform, sim->out_task);
@@ -767,6 +775,10 @@ int main(int argc, char **argv) {
     howdy_log(HOWDY_LOG_ERROR, TAG, "entity table full");
     return 1;
   }
+  /* Without a slot the sensor only reports no value; not worth failing. */
+  if (howdy_task_adopt_self(&sim->platform, "api", &sim->api_task) == HOWDY_OK) {
+    howdy_device_entities_set_task(&sim->device, HOWDY_LOAD_TASK_API, sim->api_task);
+  }
 
   howdy_api_config_t cfg = {
       .bind_addr = o.bind_addr,
@@ -841,6 +853,11 @@ int main(int argc, char **argv) {
 
   howdy_log(HOWDY_LOG_INFO, TAG, "shutting down");
   audio_stop(sim);
+  if (sim->api_task) {
+    howdy_device_entities_set_task(&sim->device, HOWDY_LOAD_TASK_API, NULL);
+    howdy_task_join(&sim->platform, sim->api_task); /* adopted: frees the slot */
+    sim->api_task = NULL;
+  }
   howdy_mdns_stop(&sim->platform);
   howdy_api_server_stop(&sim->server, 500);
   howdy_posix_platform_deinit(&sim->platform);

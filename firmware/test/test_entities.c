@@ -203,9 +203,10 @@ static void test_device_entities_on_host(void **state) {
   static howdy_device_entities_t d;
   howdy_entities_init(&r, 1000, 15000);
   assert_int_equal(howdy_device_entities_register(&d, &r, &p, 55.0f), HOWDY_OK);
-  static const char *const expected[] = {"heap_free",      "heap_min_free",  "psram_free",
-                                         "uptime",         "cpu_load_core0", "cpu_load_core1",
-                                         "mute",           "volume"};
+  static const char *const expected[] = {
+      "heap_free",      "heap_min_free",  "psram_free",       "uptime",
+      "cpu_load_core0", "cpu_load_core1", "cpu_task_mic",     "cpu_task_speaker",
+      "cpu_task_api",   "mute",           "volume"};
   assert_int_equal(r.count, sizeof expected / sizeof expected[0]);
   for (size_t i = 0; i < r.count; i++) {
     assert_string_equal(r.items[i].d.common->object_id, expected[i]);

@@ -266,6 +266,15 @@ async def test_list_entities(
         assert cpu.unit_of_measurement == "%"
         assert cpu.state_class == SensorStateClass.MEASUREMENT
         assert cpu.accuracy_decimals == 1
+    # Per-task CPU load of the tasks a voice turn's audio passes through.
+    for object_id in ("cpu_task_mic", "cpu_task_speaker", "cpu_task_api"):
+        task = by_id[object_id]
+        assert isinstance(task, SensorInfo)
+        assert task.unit_of_measurement == "%"
+        assert task.state_class == SensorStateClass.MEASUREMENT
+        assert task.entity_category == EntityCategory.DIAGNOSTIC
+        assert task.accuracy_decimals == 1
+        assert task.disabled_by_default
     mute = by_id["mute"]
     assert isinstance(mute, SwitchInfo)
     assert mute.entity_category == EntityCategory.CONFIG
@@ -292,6 +301,9 @@ async def test_list_entities(
     assert {
         "heap_min_free",
         "uptime",
+        "cpu_task_mic",
+        "cpu_task_speaker",
+        "cpu_task_api",
         "audio_pool_slot_bytes",
         "audio_pool_slots",
     } <= set(by_id) - enabled
@@ -320,6 +332,10 @@ async def test_subscribe_states(
     assert by_id["uptime"].state >= 0
     for core in (0, 1):
         assert 0.0 <= by_id[f"cpu_load_core{core}"].state <= 100.0
+    # Per-task load has no value until its first full window (2 s) passed.
+    for object_id in ("cpu_task_mic", "cpu_task_speaker", "cpu_task_api"):
+        task = by_id[object_id]
+        assert task.missing_state or 0.0 <= task.state <= 100.0, object_id
     assert isinstance(by_id["mute"], SwitchState)
     assert by_id["mute"].state is False
     assert isinstance(by_id["volume"], NumberState)

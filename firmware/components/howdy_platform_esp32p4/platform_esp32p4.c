@@ -205,6 +205,11 @@ void howdy_wakeup_close(howdy_wakeup_t *w) {
 static void task_entry(void *arg) {
   struct howdy_task *t = arg;
   t->cfg.fn(t->cfg.arg);
+  /* Past this point vTaskDelete may free the TCB before join runs: the
+   * measurement must stop using the handle first. */
+  xSemaphoreTake(t->owner->task_lock, portMAX_DELAY);
+  t->ended = true;
+  xSemaphoreGive(t->owner->task_lock);
   xSemaphoreGive(t->done);
   vTaskDelete(NULL); /* FreeRTOS tasks must not return */
 }
@@ -214,23 +219,76 @@ int howdy_task_start(howdy_platform_t *p, const howdy_task_config_t *cfg, howdy_
     struct howdy_task *t = &p->tasks[i];
     if (t->used) continue;
     t->cfg = *cfg;
+    t->owner = p;
+    t->adopted = false;
+    t->ended = false;
+    /* A new task's run-time counter starts at 0; the window starts now. */
+    t->run_last = 0;
+    t->wall_last = (uint64_t)esp_timer_get_time();
     t->done = xSemaphoreCreateBinaryStatic(&t->done_buf);
     BaseType_t core = cfg->core == HOWDY_CORE_ANY ? tskNO_AFFINITY : cfg->core;
     if (xTaskCreatePinnedToCore(task_entry, cfg->name, cfg->stack_bytes, t, cfg->priority,
                                 &t->handle, core) != pdPASS) {
       return HOWDY_ERR;
     }
+    xSemaphoreTake(p->task_lock, portMAX_DELAY);
     t->used = true;
+    xSemaphoreGive(p->task_lock);
     *out = t;
     return HOWDY_OK;
   }
   return HOWDY_ERR_NO_SPACE;
 }
 
+/* The task's total run time so far (FreeRTOS run-time stats). vTaskGetInfo
+ * with xGetFreeStackSpace = pdFALSE skips the stack scan, and a state other
+ * than eInvalid skips working the state out: only ulRunTimeCounter is used.
+ * UNVERIFIED: needs CONFIG_FREERTOS_USE_TRACE_FACILITY and
+ * CONFIG_FREERTOS_GENERATE_RUN_TIME_STATS with esp_timer as the run-time clock
+ * (counter in microseconds, like esp_timer_get_time). On SMP the counter is
+ * brought up to date at context switches, so a task running on the other
+ * core at the moment of the call lacks its current slice (at most one tick)
+ * until the next call. */
+#if configGENERATE_RUN_TIME_STATS == 1 && configUSE_TRACE_FACILITY == 1
+#define HOWDY_HAS_TASK_RUN_TIME 1
+static configRUN_TIME_COUNTER_TYPE task_run_time(TaskHandle_t h) {
+  TaskStatus_t st;
+  vTaskGetInfo(h, &st, pdFALSE, eRunning);
+  return st.ulRunTimeCounter;
+}
+#else
+#define HOWDY_HAS_TASK_RUN_TIME 0
+#endif
+
+int howdy_task_adopt_self(howdy_platform_t *p, const char *name, howdy_task_t **out) {
+  xSemaphoreTake(p->task_lock, portMAX_DELAY);
+  for (size_t i = 0; i < HOWDY_MAX_TASKS; i++) {
+    struct howdy_task *t = &p->tasks[i];
+    if (t->used) continue;
+    memset(t, 0, sizeof *t);
+    t->cfg.name = name;
+    t->cfg.core = HOWDY_CORE_ANY;
+    t->owner = p;
+    t->adopted = true;
+    t->handle = xTaskGetCurrentTaskHandle();
+#if HOWDY_HAS_TASK_RUN_TIME
+    t->run_last = task_run_time(t->handle);
+#endif
+    t->wall_last = (uint64_t)esp_timer_get_time();
+    t->used = true;
+    xSemaphoreGive(p->task_lock);
+    *out = t;
+    return HOWDY_OK;
+  }
+  xSemaphoreGive(p->task_lock);
+  return HOWDY_ERR_NO_SPACE;
+}
+
 void howdy_task_join(howdy_platform_t *p, howdy_task_t *task) {
-  (void)p;
-  xSemaphoreTake(task->done, portMAX_DELAY);
+  if (!task->adopted) xSemaphoreTake(task->done, portMAX_DELAY);
+  xSemaphoreTake(p->task_lock, portMAX_DELAY);
   task->used = false;
+  xSemaphoreGive(p->task_lock);
 }
 
 /* ---- audio: ES7210 in / ES8311 out through esp_codec_dev (next issue). -------- */
@@ -347,11 +405,41 @@ int howdy_cpu_load(howdy_platform_t *p, float *pct, size_t max) {
   return HOWDY_MAX_CORES;
 }
 
+int howdy_task_cpu_load(howdy_platform_t *p, howdy_task_t *task, float *pct) {
+#if HOWDY_HAS_TASK_RUN_TIME
+  if (task == NULL) return HOWDY_ERR_INVALID;
+  xSemaphoreTake(p->task_lock, portMAX_DELAY);
+  if (!task->used || task->ended) {
+    xSemaphoreGive(p->task_lock);
+    return HOWDY_ERR_INVALID;
+  }
+  configRUN_TIME_COUNTER_TYPE run = task_run_time(task->handle);
+  uint64_t wall = (uint64_t)esp_timer_get_time();
+  /* In the counter's own unsigned type: right across one wrap (a 32-bit
+   * microsecond counter wraps every 71 minutes; the entities sample every
+   * few seconds). */
+  configRUN_TIME_COUNTER_TYPE run_d = (configRUN_TIME_COUNTER_TYPE)(run - task->run_last);
+  uint64_t wall_d = wall - task->wall_last;
+  task->run_last = run;
+  task->wall_last = wall;
+  xSemaphoreGive(p->task_lock);
+  float v = wall_d ? (float)((double)run_d * 100.0 / (double)wall_d) : 0.0f;
+  *pct = v > 100.0f ? 100.0f : v;
+  return HOWDY_OK;
+#else
+  (void)p;
+  (void)task;
+  (void)pct;
+  return HOWDY_ERR_UNSUPPORTED;
+#endif
+}
+
 /* ---- init ---------------------------------------------------------------------------- */
 
 int howdy_esp32p4_platform_init(howdy_platform_t *p) {
   memset(p, 0, sizeof *p);
   p->nvs_namespace = "howdy";
+  p->task_lock = xSemaphoreCreateMutexStatic(&p->task_lock_buf);
   esp_vfs_eventfd_config_t ev = ESP_VFS_EVENTD_CONFIG_DEFAULT();
   if (esp_vfs_eventfd_register(&ev) != ESP_OK) return HOWDY_ERR;
   p->total_last = (uint64_t)esp_timer_get_time();

@@ -48,6 +48,21 @@ static bool read_cpu(void *ctx, float *v) {
   return true;
 }
 
+static bool read_task_cpu(void *ctx, float *v) {
+  howdy_task_load_slot_t *slot = ctx;
+  if (slot->task == NULL) return false;
+  uint64_t now = howdy_time_us();
+  if (now - slot->sampled_us >= HOWDY_CPU_WINDOW_MS * 1000u) {
+    float pct = 0.0f;
+    slot->has_value = howdy_task_cpu_load(slot->owner->platform, slot->task, &pct) == HOWDY_OK;
+    slot->pct = pct;
+    slot->sampled_us = now;
+  }
+  if (!slot->has_value) return false;
+  *v = slot->pct;
+  return true;
+}
+
 static void mute_changed(void *ctx, bool state) {
   howdy_device_entities_t *d = ctx;
   if (d->on_mute) d->on_mute(d->hook_ctx, state);
@@ -96,6 +111,20 @@ static const howdy_sensor_desc_t k_cpu[HOWDY_MAX_CORES] = {
      .deadband = 5.0f, .read = read_cpu},
 };
 
+/* Per-task CPU load: for finding which audio-path task eats a core, so
+ * disabled by default. A task's figure usually sits at a few percent, hence a
+ * 1-point threshold where the per-core sensors use 5. */
+#define HOWDY_TASK_CPU_ROW(id, label)                                                    \
+  {.c = {.object_id = id, .name = label, .icon = "mdi:cpu-64-bit",                       \
+         .category = HOWDY_CATEGORY_DIAGNOSTIC, .disabled_by_default = true},            \
+   .unit = "%", .state_class = HOWDY_STATE_CLASS_MEASUREMENT, .accuracy_decimals = 1,    \
+   .deadband = 1.0f, .read = read_task_cpu}
+static const howdy_sensor_desc_t k_task_cpu[HOWDY_LOAD_TASK_COUNT] = {
+    [HOWDY_LOAD_TASK_MIC] = HOWDY_TASK_CPU_ROW("cpu_task_mic", "CPU load microphone task"),
+    [HOWDY_LOAD_TASK_SPEAKER] = HOWDY_TASK_CPU_ROW("cpu_task_speaker", "CPU load speaker task"),
+    [HOWDY_LOAD_TASK_API] = HOWDY_TASK_CPU_ROW("cpu_task_api", "CPU load API task"),
+};
+
 static const howdy_switch_desc_t k_mute = {
     .c = {.object_id = "mute", .name = "Mute", .icon = "mdi:microphone-off",
           .device_class = "switch", .category = HOWDY_CATEGORY_CONFIG},
@@ -120,6 +149,10 @@ int howdy_device_entities_register(howdy_device_entities_t *d, howdy_entities_t 
     d->cpu_slot[c].core = c;
     ok = howdy_entities_add_sensor(r, &k_cpu[c], &d->cpu_slot[c]) != 0;
   }
+  for (size_t t = 0; ok && t < HOWDY_LOAD_TASK_COUNT; t++) {
+    d->task_slot[t].owner = d;
+    ok = howdy_entities_add_sensor(r, &k_task_cpu[t], &d->task_slot[t]) != 0;
+  }
   if (!ok) return HOWDY_ERR_NO_SPACE;
   d->key_mute = howdy_entities_add_switch(r, &k_mute, d);
   d->key_volume = howdy_entities_add_number(r, &k_volume, d);
@@ -129,4 +162,21 @@ int howdy_device_entities_register(howdy_device_entities_t *d, howdy_entities_t 
   howdy_entity_t *v = howdy_entities_find(r, d->key_volume);
   if (v && initial_volume >= 0.0f && initial_volume <= 100.0f) v->value = initial_volume;
   return HOWDY_OK;
+}
+
+void howdy_device_entities_set_task(howdy_device_entities_t *d, howdy_load_task_t which,
+                                    howdy_task_t *task) {
+  if ((unsigned)which >= HOWDY_LOAD_TASK_COUNT) return;
+  howdy_task_load_slot_t *slot = &d->task_slot[which];
+  slot->task = task;
+  slot->has_value = false;
+  slot->sampled_us = howdy_time_us();
+  /* Starts the task's window now and publishes nothing until it is a full
+   * HOWDY_CPU_WINDOW_MS long: a first figure over the few microseconds since
+   * the task started reads 100 % from thread start-up alone (seen in the
+   * simulator). The sensor gains its value at the first sample after that. */
+  if (task) {
+    float ignored;
+    (void)howdy_task_cpu_load(d->platform, task, &ignored);
+  }
 }

@@ -172,8 +172,16 @@ typedef struct {
 
 typedef struct howdy_task howdy_task_t;
 int howdy_task_start(howdy_platform_t *p, const howdy_task_config_t *cfg, howdy_task_t **out);
-/* Waits for fn to return and frees the table slot. */
+/* Waits for fn to return and frees the table slot. On a task entered with
+ * howdy_task_adopt_self it only frees the slot (a task cannot wait for
+ * itself), and must then be called by that task. */
 void howdy_task_join(howdy_platform_t *p, howdy_task_t *task);
+
+/* Enters the calling task, which the platform did not start (the API server
+ * loop runs in the thread that initialised the platform: app_main's task on
+ * the device, main() on Linux), into the task table so that it can be
+ * measured like a started task. Takes one slot of HOWDY_MAX_TASKS. */
+int howdy_task_adopt_self(howdy_platform_t *p, const char *name, howdy_task_t **out);
 
 /* ---- audio. PCM is signed 16-bit little-endian, interleaved. The
  * microphone task calls howdy_audio_in_read in a loop (it blocks at the
@@ -245,6 +253,18 @@ int howdy_mem_stats(howdy_platform_t *p, howdy_mem_stats_t *out);
  * measures since platform init). Fills up to max entries of pct and returns
  * how many cores the platform has (<= HOWDY_MAX_CORES), or < 0. */
 int howdy_cpu_load(howdy_platform_t *p, float *pct, size_t max);
+
+/* CPU time one task used, as a percentage of one core, since the previous
+ * call for the same task (the first call measures since the task was started
+ * or adopted). Each task keeps its own baseline, so sampling one task does
+ * not shorten the window of another, nor of howdy_cpu_load. A task that is
+ * always runnable on its core shows 100; time it spends blocked (waiting for
+ * the microphone, a deadline, a socket) does not count.
+ * HOWDY_OK, HOWDY_ERR_INVALID (task not in the table, or already ended) or
+ * HOWDY_ERR_UNSUPPORTED (the build has no per-task run-time accounting).
+ * Call from one task at a time per measured task (the entity readers run in
+ * the API task). */
+int howdy_task_cpu_load(howdy_platform_t *p, howdy_task_t *task, float *pct);
 
 #ifdef __cplusplus
 }
