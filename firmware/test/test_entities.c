@@ -214,7 +214,11 @@ static void test_device_entities_on_host(void **state) {
   assert_int_equal(d.key_mute, howdy_entity_key("mute"));
   assert_true(fabsf(howdy_entities_number_value(&r, d.key_volume) - 55.0f) < 1e-6f);
 
-  /* Burn some CPU so the measured load is not zero, then sample. */
+  /* Nothing before the first full window. */
+  howdy_entities_sample_all(&r);
+  assert_false(howdy_entities_find_id(&r, "cpu_load_core0")->has_value);
+  /* A short window for the test; burn some CPU in it so the load is not zero. */
+  d.cpu_window_us = 40000;
   /* The loop's count is checked so that no compiler treats it as dead code. */
   volatile uint64_t spins = 0;
   uint64_t until = howdy_time_us() + 50000;

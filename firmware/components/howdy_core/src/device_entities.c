@@ -39,7 +39,7 @@ static bool read_cpu(void *ctx, float *v) {
   howdy_cpu_slot_t *slot = ctx;
   howdy_device_entities_t *d = slot->owner;
   uint64_t now = howdy_time_us();
-  if (d->cpu_sampled_us == 0 || now - d->cpu_sampled_us >= HOWDY_CPU_WINDOW_MS * 1000u) {
+  if (now - d->cpu_sampled_us >= d->cpu_window_us) {
     d->cpu_cores = howdy_cpu_load(d->platform, d->cpu_pct, HOWDY_MAX_CORES);
     d->cpu_sampled_us = now;
   }
@@ -140,6 +140,12 @@ int howdy_device_entities_register(howdy_device_entities_t *d, howdy_entities_t 
   memset(d, 0, sizeof *d);
   d->platform = p;
   d->boot_us = howdy_time_us();
+  /* Open the first per-core window now; read_cpu reports nothing until it is
+   * full (cpu_cores stays 0 until then). */
+  d->cpu_window_us = (uint64_t)HOWDY_CPU_WINDOW_MS * 1000u;
+  (void)howdy_cpu_load(p, d->cpu_pct, HOWDY_MAX_CORES);
+  d->cpu_sampled_us = d->boot_us;
+  d->cpu_cores = 0;
   bool ok = howdy_entities_add_sensor(r, &k_heap_free, d) &&
             howdy_entities_add_sensor(r, &k_heap_min_free, d) &&
             howdy_entities_add_sensor(r, &k_psram_free, d) &&

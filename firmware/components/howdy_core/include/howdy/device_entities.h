@@ -56,6 +56,10 @@ struct howdy_device_entities {
   /* CPU: the platform measures "since the previous call", so one sample
    * serves all cores and is cached here. */
   uint64_t cpu_sampled_us;
+  /* Length of a per-core load window; HOWDY_CPU_WINDOW_MS unless a test
+   * shortens it. No figure is published before the first full window: a
+   * window of a few microseconds after start-up reads as 80-100 %. */
+  uint64_t cpu_window_us;
   int cpu_cores;
   float cpu_pct[HOWDY_MAX_CORES];
   howdy_cpu_slot_t cpu_slot[HOWDY_MAX_CORES];
