@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from aioesphomeapi import (
     APIConnectionError,
+    SensorState,
     VoiceAssistantAnnounceFinished,
     VoiceAssistantAudioSettings,
     VoiceAssistantCommandFlag,
@@ -69,7 +70,7 @@ from homeassistant.components.intent import (
     async_register_timer_handler,
 )
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -94,6 +95,8 @@ PARALLEL_UPDATES = 0
 
 # Microphone audio waiting for the pipeline: 20 ms packets, so 10 s.  A
 # pipeline that stops reading (a stuck STT) must not grow memory without end.
+# The device's sensor for a reply's start: first chunk in -> first sample out.
+REPLY_START_LATENCY: Final = "reply_start_latency"
 AUDIO_QUEUE_PACKETS: Final = 500
 # Wait for AnnounceFinished after a reply that failed half-way: what was sent
 # still plays out, bounded by its duration plus this margin.
@@ -177,6 +180,7 @@ class HowdyScreenAssistSatellite(AssistSatelliteEntity):
         self._attr_supported_features = features
 
         self._unsubscribe_voice: Any = None
+        self._unsubscribe_reply_start: CALLBACK_TYPE | None = None
         # The pipeline run the device asked for, and the audio it reads.
         self._run_task: asyncio.Task[None] | None = None
         self._audio: asyncio.Queue[bytes] | None = None
@@ -233,6 +237,7 @@ class HowdyScreenAssistSatellite(AssistSatelliteEntity):
     def _on_link_up(self) -> None:
         if self._unsubscribe_voice is not None:
             return
+        self._follow_reply_start_latency()
         self._unsubscribe_voice = self._device.client.subscribe_voice_assistant(
             handle_start=self._handle_start,
             handle_stop=self._handle_stop,
@@ -245,6 +250,36 @@ class HowdyScreenAssistSatellite(AssistSatelliteEntity):
             f"{self.entity_id} wake word configuration",
         )
 
+    def _follow_reply_start_latency(self) -> None:
+        """Listen for the device's per-reply start latency (firmware that has it)."""
+        if self._unsubscribe_reply_start is not None:
+            self._unsubscribe_reply_start()
+            self._unsubscribe_reply_start = None
+        key = next(
+            (
+                info.key
+                for info in self._device.entity_infos.values()
+                if info.object_id == REPLY_START_LATENCY
+            ),
+            None,
+        )
+        if key is None:
+            return
+
+        @callback
+        def on_report() -> None:
+            state = self._device.states.get(key)
+            if isinstance(state, SensorState) and not state.missing_state:
+                self._voice.timer.mark_after(
+                    turn_timing.FIRST_SAMPLE_PLAYED,
+                    turn_timing.FIRST_CHUNK_SENT,
+                    state.state / 1000.0,
+                )
+
+        self._unsubscribe_reply_start = self._device.async_subscribe_state(
+            key, on_report
+        )
+
     @callback
     def _on_link_down(self) -> None:
         """End everything of a device that went away (or of an entity that goes)."""
@@ -254,6 +289,9 @@ class HowdyScreenAssistSatellite(AssistSatelliteEntity):
             # device.
             self._unsubscribe_voice()
             self._unsubscribe_voice = None
+        if self._unsubscribe_reply_start is not None:
+            self._unsubscribe_reply_start()
+            self._unsubscribe_reply_start = None
         # The device keeps nothing of a connection it lost: no AnnounceFinished
         # will come for anything it was playing.
         self._stale_finishes = 0

@@ -21,7 +21,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from .const import DOMAIN
 from .device import HowdyScreenConfigEntry, HowdyScreenDevice
 from .entity import HowdyScreenEntity, async_setup_device_entities
-from .turn_timing import TIMINGS, UNREPORTED, TimingDescription, TurnTimer
+from .turn_timing import TIMINGS, TimingDescription, TurnTimer
 
 # The device pushes; nothing here polls or sends.
 PARALLEL_UPDATES = 0
@@ -99,9 +99,8 @@ class TurnTimingSensor(SensorEntity):
         )
         self._attr_unique_id = f"{device.mac}-{timing.key}"
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, device.mac)})
-        # Measured by Home Assistant, so it stays available while the device
-        # is away; only a figure the device does not report yet is not.
-        self._attr_available = timing.key not in UNREPORTED
+        # Measured by Home Assistant (with the device's own reply start
+        # latency), so it stays available while the device is away.
 
     @property
     def native_value(self) -> float | None:

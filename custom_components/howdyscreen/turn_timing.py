@@ -43,15 +43,12 @@ class TimingDescription:
     stop: str
 
 
-# The sensors, by translation key.  "speech end → first sample played" needs
-# the device to say when the reply's first sample left its speaker; the
-# protocol has no message for it yet (AnnounceFinished carries only
-# `success`), so that sensor stays unavailable until the device reports it.
-# The device's `playback_latency` sensor cannot stand in for it: its value is
-# the latency of the *last* chunk the speaker started (every chunk feeds it,
-# and late chunks mostly measure how much audio the pool holds), it is read
-# every 2 s and pushed only when it moved by 2 ms or more, so no pushed value
-# can be tied to a given reply's first chunk.
+# The sensors, by translation key.  "speech end -> first sample played" is
+# Home Assistant's "speech end -> first chunk sent" plus the device's own
+# measurement for that reply: its `reply_start_latency` sensor (arrival of the
+# reply's first chunk -> first sample consumed by the output tick), pushed
+# when that reply starts playing.  The network's one-way delay between the
+# two is not included (on a LAN, about a millisecond).
 TIMINGS: Final = (
     TimingDescription("turn_wake_to_listening", WAKE, LISTENING),
     TimingDescription("turn_speech_to_transcript", SPEECH_END, TRANSCRIPT),
@@ -60,8 +57,6 @@ TIMINGS: Final = (
     TimingDescription("turn_speech_to_first_sample", SPEECH_END, FIRST_SAMPLE_PLAYED),
     TimingDescription("turn_total", WAKE, END),
 )
-# Figures whose end moment the device does not report yet.
-UNREPORTED: Final = frozenset({"turn_speech_to_first_sample"})
 
 type TurnResult = dict[str, float | None]
 
@@ -96,6 +91,17 @@ class TurnTimer:
         if not self.in_turn or (first and moment in self._marks):
             return
         self._marks[moment] = self.clock()
+
+    @callback
+    def mark_after(self, moment: str, base: str, seconds: float) -> None:
+        """Note a moment as `seconds` after an earlier one of this turn.
+
+        For what another clock measured: the device reports how long after
+        the first chunk reached it the first sample played.  A later report
+        for the same turn replaces an earlier one.
+        """
+        if self.in_turn and base in self._marks:
+            self._marks[moment] = self._marks[base] + seconds
 
     @callback
     def discard(self) -> None:

@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 
 from homeassistant.components.assist_pipeline import PipelineEventType
-from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -79,8 +78,8 @@ async def test_slow_tts_plays_before_the_engine_has_finished(
     assert abs(report["samples_played"] - 3.0 * 16000) < 0.1 * 16000, report
 
     # The turn's timings: the first chunk left long before the engine was
-    # done; "first sample played" is not reported by the device (see
-    # turn_timing.py), so that one sensor stays unavailable.
+    # done; the first sample played a little after it (the device's own
+    # reply start latency, at most the pool's lead plus a tick).
     entities = er.async_entries_for_config_entry(er.async_get(hass), device.entry_id)
     timings = {
         e.translation_key: hass.states.get(e.entity_id)
@@ -90,7 +89,8 @@ async def test_slow_tts_plays_before_the_engine_has_finished(
     first_chunk = float(timings["turn_speech_to_first_chunk"].state)
     total = float(timings["turn_total"].state)
     assert 0 < first_chunk < total - 2000, timings
-    assert timings["turn_speech_to_first_sample"].state == STATE_UNAVAILABLE
+    first_sample = float(timings["turn_speech_to_first_sample"].state)
+    assert first_chunk < first_sample < first_chunk + 300, timings
 
 
 @pytest.mark.skipif(

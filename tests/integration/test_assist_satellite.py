@@ -256,10 +256,10 @@ async def test_satellite_and_companions(
     assert hass.states.get(sat.pipeline_entity_id).state == "preferred"
     assert hass.states.get(sat.vad_sensitivity_entity_id).state == "default"
     assert hass.states.get(f"{PREFIX}_total").state == STATE_UNKNOWN
-    # The device does not report its first played sample yet.
-    assert hass.states.get(
-        f"{PREFIX}_speech_end_to_first_reply_audio_played"
-    ).state == (STATE_UNAVAILABLE)
+    assert (
+        hass.states.get(f"{PREFIX}_speech_end_to_first_reply_audio_played").state
+        == STATE_UNKNOWN
+    )
     config = sat.async_get_configuration()
     assert [ww.id for ww in config.available_wake_words] == ["okay_howdy", "hey_screen"]
     assert config.active_wake_words == ["okay_howdy"]
@@ -360,6 +360,42 @@ async def test_turn_from_device_wake(
         assert value.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE), key
         assert float(value.state) >= 0
         assert value.attributes["unit_of_measurement"] == "ms"
+
+
+async def test_first_sample_played_from_the_device_report(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    voice_device: FakeVoiceDevice,
+    pipeline: FakePipeline,
+    reply: dict[str, Any],
+) -> None:
+    """Speech end -> first sample played: HA's first chunk sent + the device's report."""
+    device = voice_entry.runtime_data
+    key = 95
+    device.entity_infos[key] = SensorInfo(
+        object_id="reply_start_latency", key=key, name="Reply start latency"
+    )
+    sat = entity(hass)
+    sat._follow_reply_start_latency()  # as on a (re)connect with this firmware
+    voice_device.auto_finish = False
+    assert await voice_device.start() == 0
+    await voice_device.send_audio(b"\x01\x00" * 320)
+    await voice_device.stop()
+    await wait_for(lambda: len(voice_device.audio) > 0)
+    # A missing reading is no figure; the reply's real one is.
+    device._on_state(SensorState(key=key, state=0.0, missing_state=True))
+    device._on_state(SensorState(key=key, state=42.0))
+    voice_device.finish()
+    await wait_for(lambda: hass.states.get(SATELLITE).state == "idle")
+    first_chunk = float(
+        hass.states.get(f"{PREFIX}_speech_end_to_first_reply_audio_sent").state
+    )
+    first_sample = float(
+        hass.states.get(f"{PREFIX}_speech_end_to_first_reply_audio_played").state
+    )
+    assert first_sample == pytest.approx(first_chunk + 42.0, abs=0.2)
+    # Following again (a reconnect) replaces the subscription.
+    sat._follow_reply_start_latency()
 
 
 async def test_wake_word_stage(

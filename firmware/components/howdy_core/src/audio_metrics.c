@@ -93,6 +93,8 @@ void howdy_audio_metrics_init(howdy_audio_metrics_t *m, const howdy_pool_t *pool
   howdy_stat_init(&m->speaker_frame_time, false);
   atomic_init(&m->underruns, 0);
   atomic_init(&m->mic_dropped, 0);
+  atomic_init(&m->reply_start_latency_us, 0);
+  atomic_init(&m->reply_starts, 0);
   m->pool = pool;
 }
 
@@ -102,6 +104,11 @@ void howdy_audio_metrics_count_underrun(howdy_audio_metrics_t *m) {
 
 void howdy_audio_metrics_count_mic_drop(howdy_audio_metrics_t *m) {
   store32(&m->mic_dropped, load32(&m->mic_dropped) + 1u);
+}
+
+void howdy_audio_metrics_reply_started(howdy_audio_metrics_t *m, uint32_t latency_us) {
+  atomic_store_explicit(&m->reply_start_latency_us, latency_us, memory_order_relaxed);
+  atomic_fetch_add_explicit(&m->reply_starts, 1u, memory_order_release);
 }
 
 uint32_t howdy_audio_metrics_underruns(const howdy_audio_metrics_t *m) {
@@ -210,6 +217,14 @@ static bool read_pool_slots(void *ctx, float *v) {
   return true;
 }
 
+/* Pushed only (howdy_audio_metrics_push_events): no periodic re-read. */
+static bool read_reply_start(void *ctx, float *v) {
+  const howdy_audio_metrics_t *m = ctx;
+  if (atomic_load_explicit(&m->reply_starts, memory_order_acquire) == 0) return false;
+  *v = (float)atomic_load_explicit(&m->reply_start_latency_us, memory_order_relaxed) / 1000.0f;
+  return true;
+}
+
 #define HOWDY_DIAG_MS(id, label, fn, band, off)                                           \
   {.c = {.object_id = id, .name = label, .icon = "mdi:timer-sand",                        \
          .device_class = "duration", .category = HOWDY_CATEGORY_DIAGNOSTIC,              \
@@ -228,6 +243,8 @@ static const howdy_sensor_desc_t k_audio_sensors[] = {
     HOWDY_DIAG_MS("mic_latency_max", "Microphone latency max", read_mic_latency_max, 2.0f, true),
     HOWDY_DIAG_MS("mic_latency_p95", "Microphone latency p95", read_mic_latency_p95, 2.0f, true),
     HOWDY_DIAG_MS("playback_latency", "Playback latency", read_playback_latency, 2.0f, false),
+    HOWDY_DIAG_MS("reply_start_latency", "Reply start latency", read_reply_start, 1000000.0f,
+                  true),
     HOWDY_DIAG_MS("playback_latency_max", "Playback latency max", read_playback_latency_max,
                   2.0f, true),
     {.c = {.object_id = "audio_frame_time", .name = "Audio frame processing time",
@@ -279,6 +296,7 @@ int howdy_audio_metrics_register(howdy_audio_metrics_t *m, howdy_entities_t *r) 
     if (!key) return HOWDY_ERR_NO_SPACE;
     if (k_audio_sensors[i].read == read_underruns) m->key_underruns = key;
     if (k_audio_sensors[i].read == read_overruns) m->key_overruns = key;
+    if (k_audio_sensors[i].read == read_reply_start) m->key_reply_start = key;
   }
   m->pushed_underruns = howdy_audio_metrics_underruns(m);
   m->pushed_overruns = howdy_audio_metrics_overruns(m);
@@ -297,6 +315,15 @@ bool howdy_audio_metrics_push_events(howdy_audio_metrics_t *m, howdy_entities_t 
   if (m->key_overruns && o != m->pushed_overruns) {
     howdy_entities_sensor_push(r, m->key_overruns, (float)o);
     m->pushed_overruns = o;
+    pushed = true;
+  }
+  /* Every reply's start latency goes out when that reply starts playing,
+   * equal to the last one or not: it belongs to this reply. */
+  uint32_t starts = atomic_load_explicit(&m->reply_starts, memory_order_acquire);
+  if (m->key_reply_start && starts != m->pushed_reply_starts) {
+    uint32_t us = atomic_load_explicit(&m->reply_start_latency_us, memory_order_relaxed);
+    howdy_entities_sensor_push(r, m->key_reply_start, (float)us / 1000.0f);
+    m->pushed_reply_starts = starts;
     pushed = true;
   }
   return pushed;

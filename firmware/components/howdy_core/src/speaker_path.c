@@ -139,7 +139,10 @@ static uint32_t follow_abort(howdy_speaker_t *sp) {
 static void record_latency(howdy_speaker_t *sp, uint64_t sample_us, uint64_t arrival_us) {
   uint64_t dt = sample_us >= arrival_us ? sample_us - arrival_us : 0;
   uint32_t v = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
-  if (sp->live.chunks == 0) sp->live.first_chunk_latency_us = v;
+  if (sp->live.chunks == 0) {
+    sp->live.first_chunk_latency_us = v;
+    if (sp->metrics) howdy_audio_metrics_reply_started(sp->metrics, v);
+  }
   sp->live.chunks++;
   if (sp->metrics) howdy_stat_add(&sp->metrics->playback_latency, v);
 }

@@ -74,14 +74,22 @@ typedef struct {
   howdy_stat_t speaker_frame_time;
   atomic_uint_least32_t underruns;
   atomic_uint_least32_t mic_dropped;
+  /* Per reply: arrival of a stream's first chunk -> its first sample consumed
+   * by the output tick. Written by the output task when a stream starts
+   * playing (value first, then the count, with release order), so a client
+   * can add it to its own "first chunk sent" time for that reply. */
+  atomic_uint_least32_t reply_start_latency_us;
+  atomic_uint_least32_t reply_starts;
   const howdy_pool_t *pool; /* overruns, hit rate, high water, geometry */
 
   /* Entity bookkeeping, API server task only (howdy_audio_metrics_register
    * and howdy_audio_metrics_push_events). */
   uint32_t key_underruns;
   uint32_t key_overruns;
+  uint32_t key_reply_start;
   uint32_t pushed_underruns;
   uint32_t pushed_overruns;
+  uint32_t pushed_reply_starts;
 } howdy_audio_metrics_t;
 
 void howdy_audio_metrics_init(howdy_audio_metrics_t *m, const howdy_pool_t *pool);
@@ -89,6 +97,8 @@ void howdy_audio_metrics_init(howdy_audio_metrics_t *m, const howdy_pool_t *pool
 /* Single-writer increments (see the writer list above). */
 void howdy_audio_metrics_count_underrun(howdy_audio_metrics_t *m);
 void howdy_audio_metrics_count_mic_drop(howdy_audio_metrics_t *m);
+/* The output task, when a stream's first sample is consumed. */
+void howdy_audio_metrics_reply_started(howdy_audio_metrics_t *m, uint32_t latency_us);
 
 /* Plain getters, any task. */
 uint32_t howdy_audio_metrics_underruns(const howdy_audio_metrics_t *m);
