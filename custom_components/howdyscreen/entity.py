@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aioesphomeapi import EntityCategory as ApiEntityCategory, EntityInfo, EntityState
+from aioesphomeapi import (
+    EntityCategory as ApiEntityCategory,
+    EntityInfo,
+    EntityState,
+    NumberState,
+    SensorState,
+)
 from homeassistant.const import EntityCategory
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -82,6 +88,24 @@ class HowdyScreenEntity[InfoT: EntityInfo, StateT: EntityState](Entity):
     @callback
     def _on_update(self) -> None:
         self.async_write_ha_state()
+
+
+class HowdyScreenReadingEntity[InfoT: EntityInfo, StateT: (SensorState, NumberState)](
+    HowdyScreenEntity[InfoT, StateT]
+):
+    """An entity whose state is a number the device may be unable to give."""
+
+    @property
+    def available(self) -> bool:
+        """A value the device cannot read right now cannot be shown (or set)."""
+        state = self._state
+        return super().available and state is not None and not state.missing_state
+
+    @property
+    def native_value(self) -> float | None:
+        """The last value the device pushed."""
+        state = self._state
+        return None if state is None else state.state
 
 
 def async_setup_device_entities[InfoT: EntityInfo](

@@ -8,7 +8,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .device import HowdyScreenConfigEntry, HowdyScreenDevice
-from .entity import HowdyScreenEntity, async_setup_device_entities
+from .entity import HowdyScreenReadingEntity, async_setup_device_entities
 
 # Commands are fire-and-forget messages on the device's one connection.
 PARALLEL_UPDATES = 0
@@ -33,7 +33,9 @@ async def async_setup_entry(
     )
 
 
-class HowdyScreenNumber(HowdyScreenEntity[NumberInfo, NumberState], NumberEntity):
+class HowdyScreenNumber(
+    HowdyScreenReadingEntity[NumberInfo, NumberState], NumberEntity
+):
     """A setting with a range, as the device describes it."""
 
     def __init__(self, device: HowdyScreenDevice, info: NumberInfo) -> None:
@@ -47,18 +49,6 @@ class HowdyScreenNumber(HowdyScreenEntity[NumberInfo, NumberState], NumberEntity
         self._attr_mode = (
             _MODES[info.mode] if info.mode is not None else NumberMode.AUTO
         )
-
-    @property
-    def available(self) -> bool:
-        """A number the device has no value for cannot be shown or set."""
-        state = self._state
-        return super().available and state is not None and not state.missing_state
-
-    @property
-    def native_value(self) -> float | None:
-        """The last value the device pushed."""
-        state = self._state
-        return None if state is None else state.state
 
     async def async_set_native_value(self, value: float) -> None:
         """Ask the device for the new value; its state push updates us."""

@@ -20,7 +20,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .const import DOMAIN
 from .device import HowdyScreenConfigEntry, HowdyScreenDevice
-from .entity import HowdyScreenEntity, async_setup_device_entities
+from .entity import HowdyScreenReadingEntity, async_setup_device_entities
 from .turn_timing import TIMINGS, TimingDescription, TurnTimer
 
 # The device pushes; nothing here polls or sends.
@@ -51,7 +51,9 @@ async def async_setup_entry(
         )
 
 
-class HowdyScreenSensor(HowdyScreenEntity[SensorInfo, SensorState], SensorEntity):
+class HowdyScreenSensor(
+    HowdyScreenReadingEntity[SensorInfo, SensorState], SensorEntity
+):
     """A number the device measures."""
 
     def __init__(self, device: HowdyScreenDevice, info: SensorInfo) -> None:
@@ -64,18 +66,6 @@ class HowdyScreenSensor(HowdyScreenEntity[SensorInfo, SensorState], SensorEntity
             self._attr_device_class = None
         self._attr_state_class = _STATE_CLASSES.get(info.state_class)  # type: ignore[arg-type]
         self._attr_suggested_display_precision = info.accuracy_decimals
-
-    @property
-    def available(self) -> bool:
-        """A sensor the device cannot read right now has no value to show."""
-        state = self._state
-        return super().available and state is not None and not state.missing_state
-
-    @property
-    def native_value(self) -> float | None:
-        """The last value the device pushed."""
-        state = self._state
-        return None if state is None else state.state
 
 
 class TurnTimingSensor(SensorEntity):
