@@ -29,7 +29,7 @@ from homeassistant.components.assist_satellite import AssistSatelliteEntityFeatu
 from homeassistant.components.intent import TimerEventType
 from homeassistant.components.intent.timers import TIMER_DATA
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -288,14 +288,15 @@ async def test_turn_from_device_wake(
     """Wake on the device: STT stage, events mirrored, reply streamed, idle on AnnounceFinished."""
     voice_device.auto_finish = False
     states: list[str] = []
-    hass.bus.async_listen(
-        "state_changed",
-        lambda event: (
+
+    # A callback runs in the event loop, in order; a plain function would be
+    # run in the executor, where the appends could land in any order.
+    @callback
+    def record(event: Event[EventStateChangedData]) -> None:
+        if event.data["entity_id"] == SATELLITE and event.data["new_state"]:
             states.append(event.data["new_state"].state)
-            if event.data["entity_id"] == SATELLITE
-            else None
-        ),
-    )
+
+    hass.bus.async_listen("state_changed", record)
     assert await voice_device.start() == 0
     await voice_device.send_audio(b"\x01\x00" * 320)
     await voice_device.send_audio(b"")  # an empty packet is not the end
