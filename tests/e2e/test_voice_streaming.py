@@ -90,7 +90,8 @@ async def test_slow_tts_plays_before_the_engine_has_finished(
     total = float(timings["turn_total"].state)
     assert 0 < first_chunk < total - 2000, timings
     first_sample = float(timings["turn_speech_to_first_sample"].state)
-    assert first_chunk < first_sample < first_chunk + 300, timings
+    # The device may start playing in the very tick the first chunk lands.
+    assert first_chunk <= first_sample < first_chunk + 300, timings
 
 
 @pytest.mark.skipif(
