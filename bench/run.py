@@ -15,13 +15,14 @@ import time
 import traceback
 from typing import Any
 
-from . import device_cost, ha_cpu, linkproxy, render
+from . import device_cost, ha_cpu, linkproxy, render, replies
 from .common import Context, log, write_result
 
 BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "device_cost": device_cost.run,
     "ha_cpu": ha_cpu.run,
     "linkproxy": linkproxy.run,
+    "replies": replies.run,
 }
 
 

@@ -79,6 +79,8 @@ def render_configuration(cfg: HaConfig, port: int) -> str:
         "  time_zone: UTC",
         "  country: NL",
         "  language: en",
+        # The esphome integration sends devices a URL of the reply.
+        f'  internal_url: "http://127.0.0.1:{port}"',
         "http:",
         "  server_host: 127.0.0.1",
         f"  server_port: {port}",
@@ -109,9 +111,16 @@ class HomeAssistantProcess:
     """One Home Assistant process, its HTTP session and websocket."""
 
     def __init__(
-        self, group: ProcessGroup, workdir: Path, cfg: HaConfig | None = None
+        self,
+        group: ProcessGroup,
+        workdir: Path,
+        cfg: HaConfig | None = None,
+        *,
+        python: list[str] | None = None,
     ) -> None:
         self.group = group
+        # The interpreter (a command prefix): this venv's unless given.
+        self.python = python or [sys.executable]
         self.config_dir = workdir / "ha-config"
         self.cfg = cfg or HaConfig()
         self.port = 0
@@ -185,7 +194,7 @@ class HomeAssistantProcess:
             return self.group.add(
                 subprocess.Popen(
                     [
-                        sys.executable,
+                        *self.python,
                         "-m",
                         "homeassistant",
                         "--config",

@@ -504,6 +504,29 @@ int howdy_audio_in_open(howdy_platform_t *p, const howdy_audio_format_t *fmt) {
   return HOWDY_OK;
 }
 
+/* One --mic-trace line per frame: a stack buffer and one write(2), no stdio
+ * and no heap (the audio path must not allocate). */
+static void mic_trace_line(howdy_posix_mic_t *m, long long wav_pos, uint64_t capture_us,
+                           uint64_t read_us) {
+  char line[80];
+  int n = snprintf(line, sizeof line, "%lld %llu %llu\n", wav_pos,
+                   (unsigned long long)capture_us, (unsigned long long)read_us);
+  if (n <= 0 || (size_t)n >= sizeof line) return; /* cannot happen: 3 numbers fit */
+  size_t done = 0;
+  while (done < (size_t)n) {
+    ssize_t w = write(m->trace_fd, line + done, (size_t)n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      howdy_log(HOWDY_LOG_WARN, TAG, "microphone trace: write failed (%s); tracing stopped",
+                w < 0 ? strerror(errno) : "nothing written");
+      close(m->trace_fd);
+      m->trace_fd = -1;
+      return;
+    }
+    done += (size_t)w;
+  }
+}
+
 int howdy_audio_in_read(howdy_platform_t *p, int16_t *pcm, size_t samples, uint64_t *capture_us) {
   howdy_posix_mic_t *m = &p->mic;
   uint64_t dur = (uint64_t)samples * 1000000u / HOWDY_POSIX_AUDIO_RATE;
@@ -514,6 +537,16 @@ int howdy_audio_in_read(howdy_platform_t *p, int16_t *pcm, size_t samples, uint6
   howdy_sleep_until_us(m->next_us);
   *capture_us = m->next_us - dur;
   m->next_us += dur;
+
+  /* Sample offset of the frame's first sample, for the trace. */
+  long long wav_pos = -1;
+  if (m->fd >= 0) {
+    if (m->pos < m->data_len) {
+      wav_pos = (long long)(m->pos / 2);
+    } else if (m->loop && m->data_len) {
+      wav_pos = 0;
+    }
+  }
 
   size_t got = 0;
   uint8_t buf[2 * 480];
@@ -535,6 +568,7 @@ int howdy_audio_in_read(howdy_platform_t *p, int16_t *pcm, size_t samples, uint6
     m->pos += want * 2;
   }
   for (; got < samples; got++) pcm[got] = 0;
+  if (m->trace_fd >= 0) mic_trace_line(m, wav_pos, *capture_us, howdy_time_us());
   return (int)samples;
 }
 
@@ -804,6 +838,15 @@ int howdy_posix_platform_init(howdy_platform_t *p, const howdy_posix_config_t *c
     snprintf(p->mic.path, sizeof p->mic.path, "%s", cfg->mic_wav);
   }
   p->mic.loop = cfg->mic_loop;
+  p->mic.trace_fd = -1;
+  if (cfg->mic_trace) {
+    p->mic.trace_fd = open(cfg->mic_trace, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (p->mic.trace_fd < 0) {
+      howdy_log(HOWDY_LOG_ERROR, TAG, "cannot create %s: %s", cfg->mic_trace, strerror(errno));
+      return HOWDY_ERR;
+    }
+    howdy_log(HOWDY_LOG_INFO, TAG, "microphone trace: %s", cfg->mic_trace);
+  }
   pthread_mutex_init(&p->task_lock, NULL);
   p->main_thread = pthread_self();
   p->wall_ns_last = clock_ns(CLOCK_MONOTONIC);
@@ -814,5 +857,7 @@ int howdy_posix_platform_init(howdy_platform_t *p, const howdy_posix_config_t *c
 
 void howdy_posix_platform_deinit(howdy_platform_t *p) {
   howdy_mdns_stop(p);
+  if (p->mic.trace_fd >= 0) close(p->mic.trace_fd);
+  p->mic.trace_fd = -1;
   pthread_mutex_destroy(&p->task_lock);
 }

@@ -34,6 +34,18 @@ typedef struct {
    * follows. */
   const char *mic_wav;
   bool mic_loop;
+  /* Microphone trace for latency benchmarks (NULL: none). Created (or
+   * truncated) by howdy_posix_platform_init, which fails when it cannot be;
+   * closed by howdy_posix_platform_deinit. Every frame howdy_audio_in_read
+   * returns appends one text line "<wav_pos> <capture_us> <read_us>\n":
+   * wav_pos is the sample offset, inside the WAV's PCM data, of the frame's
+   * first sample (-1: no mic_wav, or the WAV has ended and the frame is
+   * silence; a looped WAV wraps to 0), capture_us the frame's capture time
+   * (its first sample), read_us howdy_time_us() as the read returns; both on
+   * the howdy_time_us clock (CLOCK_MONOTONIC, microseconds). One write(2) per
+   * line, no allocation. A failed write logs one warning and ends the trace;
+   * the microphone carries on. */
+  const char *mic_trace;
 } howdy_posix_config_t;
 
 /* The simulated microphone (howdy_audio_in_*). */
@@ -47,6 +59,7 @@ typedef struct {
   uint64_t next_us;      /* when the frame being captured is complete */
   uint32_t frame_samples;
   bool ended_logged;
+  int trace_fd;          /* --mic-trace file; -1: no trace (or it failed) */
 } howdy_posix_mic_t;
 
 struct howdy_task {

@@ -48,6 +48,7 @@ typedef struct {
   /* audio */
   const char *mic_wav;
   bool mic_loop;
+  const char *mic_trace;
   uint32_t wake_after_ms; /* 0 = off */
   bool wake_on_stdin;
   bool continuous;
@@ -127,6 +128,10 @@ static void usage(FILE *out, const char *argv0) {
           "      --mic-wav PATH      microphone input: this WAV, played in real time from the\n"
           "                          start (silence without it, and after its end)\n"
           "      --mic-loop          start the microphone WAV over at its end\n"
+          "      --mic-trace PATH    for latency benchmarks: one line per microphone frame,\n"
+          "                          '<wav_pos> <capture_us> <read_us>' (the frame's first\n"
+          "                          sample in the WAV, -1 for silence; its capture time; when\n"
+          "                          the read returned; monotonic microseconds)\n"
           "      --wake-after SEC    wake (as the on-device wake word) SEC seconds after a\n"
           "                          client subscribed to the voice assistant (once; may be\n"
           "                          fractional, e.g. 1.5)\n"
@@ -174,6 +179,7 @@ static int parse_args(int argc, char **argv, sim_options_t *o) {
     OPT_PERIOD,
     OPT_MIC_WAV,
     OPT_MIC_LOOP,
+    OPT_MIC_TRACE,
     OPT_WAKE_AFTER,
     OPT_WAKE_STDIN,
     OPT_CONTINUOUS,
@@ -196,6 +202,7 @@ static int parse_args(int argc, char **argv, sim_options_t *o) {
       {"log-level", required_argument, NULL, 'l'},
       {"mic-wav", required_argument, NULL, OPT_MIC_WAV},
       {"mic-loop", no_argument, NULL, OPT_MIC_LOOP},
+      {"mic-trace", required_argument, NULL, OPT_MIC_TRACE},
       {"wake-after", required_argument, NULL, OPT_WAKE_AFTER},
       {"wake-on-stdin", no_argument, NULL, OPT_WAKE_STDIN},
       {"continuous", no_argument, NULL, OPT_CONTINUOUS},
@@ -250,6 +257,7 @@ static int parse_args(int argc, char **argv, sim_options_t *o) {
         break;
       case OPT_MIC_WAV: o->mic_wav = optarg; break;
       case OPT_MIC_LOOP: o->mic_loop = true; break;
+      case OPT_MIC_TRACE: o->mic_trace = optarg; break;
       case OPT_WAKE_AFTER: {
         char *end = NULL;
         errno = 0;
@@ -750,6 +758,7 @@ int main(int argc, char **argv) {
       .mdns = {.start = mdns_start, .stop = mdns_stop},
       .mic_wav = o.mic_wav,
       .mic_loop = o.mic_loop,
+      .mic_trace = o.mic_trace,
   };
   if (howdy_posix_platform_init(&sim->platform, &pcfg) != HOWDY_OK) {
     fprintf(stderr, "platform init failed\n");

@@ -69,6 +69,12 @@ class StubStats:
     stt_audio_bytes: int = 0
     agent_calls: int = 0
     tts_streams: int = 0
+    # The latest speech-to-text stream, chunk by chunk: [arrival time
+    # (time.monotonic()), byte offset in the stream, length, CRC-32 of the
+    # bytes], and its first bytes (hex), so the microphone-path benchmark can
+    # match every frame to the moment the device captured it.
+    stt_chunks: list[list[float | int]] = field(default_factory=list)
+    stt_head: str = ""
     # Monotonic timestamps (time.monotonic() in Home Assistant's process) of
     # the latest events, for the turn-overhead benchmarks.
     events: list[dict[str, Any]] = field(default_factory=list)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import zlib
 from collections.abc import AsyncIterable
 
 from homeassistant.components import stt
@@ -18,6 +20,11 @@ async def async_setup_entry(
 ) -> None:
     """Add the speech-to-text entity."""
     async_add_entities([BenchSpeechToText(hass.data[DOMAIN])])
+
+
+# How much of the stream's start is kept (as hex) to find it in the
+# microphone input.
+HEAD_BYTES = 256
 
 
 class BenchSpeechToText(stt.SpeechToTextEntity):
@@ -65,13 +72,24 @@ class BenchSpeechToText(stt.SpeechToTextEntity):
     ) -> stt.SpeechResult:
         """Count the audio, then answer after the fixed latency."""
         data = self._data
-        data.stats.stt_streams += 1
-        first = True
+        stats = data.stats
+        stats.stt_streams += 1
+        stats.stt_chunks = trace = []
+        stats.stt_head = ""
+        head = b""
+        offset = 0
         async for chunk in stream:
-            if first and chunk:
+            if not chunk:
+                continue
+            # Time first: this is when the bytes became available here.
+            trace.append([time.monotonic(), offset, len(chunk), zlib.crc32(chunk)])
+            if offset == 0:
                 data.event("stt_first_audio", bytes=len(chunk))
-                first = False
-            data.stats.stt_audio_bytes += len(chunk)
+            if len(head) < HEAD_BYTES:
+                head += chunk[: HEAD_BYTES - len(head)]
+                stats.stt_head = head.hex()
+            offset += len(chunk)
+            stats.stt_audio_bytes += len(chunk)
         data.event("stt_stream_end")
         await asyncio.sleep(data.settings.stt_latency_ms / 1000)
         data.event("stt_result")
