@@ -35,7 +35,13 @@ from typing import Any
 import numpy as np
 
 from .common import Context, log, percentile, summary, target, write_result
-from .harness.voice import TurnFailed, VoiceRig, analyse_turn, read_mic_trace
+from .harness.voice import (
+    TurnFailed,
+    VoiceRig,
+    analyse_turn,
+    read_mic_trace,
+    started,
+)
 
 INTEGRATIONS = {
     "howdyscreen": "HowdyScreen (ours)",
@@ -58,7 +64,7 @@ async def run_turns(
     rig: VoiceRig, lengths: list[float], label: str, **stubs: Any
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Turns with these reply lengths; (analysed turns, failures)."""
-    assert rig.mic is not None
+    mic = started(rig.mic)
     raws, failures = [], []
     for i, seconds in enumerate(lengths):
         try:
@@ -74,7 +80,7 @@ async def run_turns(
             f"underruns {last['underruns']}, overruns {last['overruns']}"
         )
     trace = read_mic_trace(rig.trace_path)
-    return [analyse_turn(raw, rig.mic, trace) for raw in raws], failures
+    return [analyse_turn(raw, mic, trace) for raw in raws], failures
 
 
 def _values(turns: list[dict[str, Any]], key: str) -> list[float]:
@@ -118,8 +124,7 @@ async def measure(
     """Both sets of turns through one integration."""
     workdir: Path = ctx.workdir / domain
     async with VoiceRig(workdir, domain) as rig:
-        assert rig.ha is not None
-        version = (await rig.ha.call("get_config")).get("version")
+        version = (await started(rig.ha).call("get_config")).get("version")
         log(f"  {domain}: Home Assistant {version}, {rig.satellite}")
         delivery, failed_d = await run_turns(
             rig, lengths, "delivery", tts_rate=16000, tts_speed=4.0

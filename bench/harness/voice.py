@@ -32,7 +32,8 @@ import zlib
 
 import numpy as np
 
-from ..linkproxy import LinkProxy
+from bench.linkproxy import LinkProxy
+
 from .ha import HaConfig, HomeAssistantProcess
 from .procs import ProcessGroup
 from .sims import Sim, start_sim
@@ -115,6 +116,13 @@ def last_mic_frame(path: Path) -> MicFrame | None:
 
 class TurnFailed(RuntimeError):
     """A turn did not play a reply."""
+
+
+def started[T](value: T | None) -> T:
+    """A part of the rig that exists once it is started."""
+    if value is None:
+        raise RuntimeError("the voice rig is not started")
+    return value
 
 
 class VoiceRig:
@@ -217,10 +225,10 @@ class VoiceRig:
 
     async def wait_idle(self, within_s: float) -> None:
         """Until the satellite entity is idle."""
-        assert self.ha is not None
+        ha = started(self.ha)
         deadline = time.monotonic() + within_s
         while True:
-            state = (await self.ha.states()).get(self.satellite, {}).get("state")
+            state = (await ha.states()).get(self.satellite, {}).get("state")
             if state == "idle":
                 return
             if time.monotonic() > deadline:
@@ -230,45 +238,44 @@ class VoiceRig:
     async def _wake_before_speech(self) -> float:
         """Wake the device just before the command in its microphone loop;
         the wake time (time.monotonic())."""
-        assert self.sim is not None and self.mic is not None
-        loop_len = len(self.mic.samples)
-        target = self.mic.speech_start - int(WAKE_BEFORE_SPEECH_S * RATE)
+        sim, mic = started(self.sim), started(self.mic)
+        loop_len = len(mic.samples)
+        target = mic.speech_start - int(WAKE_BEFORE_SPEECH_S * RATE)
         while True:
             frame = last_mic_frame(self.trace_path)
             if frame is not None and frame.pos >= 0:
                 break
             await asyncio.sleep(0.05)
-        now_pos = frame.pos + FRAME + (time.monotonic() * 1e6 - frame.read_us) * (
-            RATE / 1e6
+        now_pos = (
+            frame.pos + FRAME + (time.monotonic() * 1e6 - frame.read_us) * (RATE / 1e6)
         )
         wait = ((target - now_pos) % loop_len) / RATE
         await asyncio.sleep(wait)
         woke = time.monotonic()
-        self.sim.wake()
+        sim.wake()
         return woke
 
     async def turn(
         self, reply_seconds: float, timeout_s: float | None = None, **stubs: Any
     ) -> dict[str, Any]:
         """One voice turn with a reply of reply_seconds; raw observations."""
-        assert self.ha is not None
+        ha = started(self.ha)
         self.turns += 1
         # A new text every turn: Home Assistant caches TTS results by text.
         text = f"Reply number {self.turns}. [[seconds={reply_seconds:.2f}]]"
-        await self.ha.configure_stubs(reply_text=text, **stubs)
-        await self.ha.reset_stubs()
+        await ha.configure_stubs(reply_text=text, **stubs)
+        await ha.reset_stubs()
         done_before = self._replies_done()
         woke = await self._wake_before_speech()
         deadline = time.monotonic() + (timeout_s or 30.0 + 2.5 * reply_seconds)
         while self._replies_done() == done_before:
             if time.monotonic() > deadline:
                 raise TurnFailed(
-                    f"turn {self.turns}: no reply played within "
-                    f"{deadline - woke:.0f} s"
+                    f"turn {self.turns}: no reply played within {deadline - woke:.0f} s"
                 )
             await asyncio.sleep(0.1)
         metrics = json.loads(self.metrics_path.read_text())
-        stub = await self.ha.stub_stats()
+        stub = await ha.stub_stats()
         await self.wait_idle(30.0)
         return {
             "turn": self.turns,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterable
 import time
 import zlib
-from collections.abc import AsyncIterable
 
 from homeassistant.components import stt
 from homeassistant.config_entries import ConfigEntry
