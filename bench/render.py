@@ -16,9 +16,10 @@ import matplotlib as mpl
 mpl.use("Agg")
 import matplotlib.pyplot as plt
 
+from . import render_voice
 from .common import REPO, RESULTS
 
-PENDING = "pending: Assist satellite not merged yet"
+PENDING = "not measured in this run"
 
 
 def _load(mode: str) -> dict[str, dict[str, Any]]:
@@ -269,27 +270,40 @@ def _link_section(doc: dict[str, Any], plots: Path, rel: str) -> list[str]:
     return lines
 
 
-PENDING_SECTIONS = [
-    (
-        "Reply delivery",
-        "first PCM chunk in Home Assistant → first sample played (p95 "
-        "≤ 50 ms), underruns, pool high-water, pacing error over 50 replies of 1-20 s; "
-        "TTS first byte → first sample; streaming agent's first text → first sample",
-    ),
-    (
-        "Microphone path",
-        "device frame capture → bytes available to the STT stream (p95 ≤ 15 ms)",
-    ),
-    (
-        "Turn overhead",
-        "speech end → first reply sample, minus the stub engines' fixed "
-        "latencies (≤ 60 ms)",
-    ),
-    (
-        "Degraded link",
-        "underruns vs jitter (0 up to 100 ms of jitter), through `bench/linkproxy.py`",
-    ),
-]
+SECTIONS = {
+    "device_cost": "Device cost",
+    "ha_cpu": "Home Assistant CPU",
+    "replies": "Reply delivery, microphone path, turn overhead",
+    "streaming_agent": "Streaming conversation agent",
+    "degraded_link": "Degraded link",
+}
+
+
+def _glance(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Every target of the run in one table (references left out)."""
+    lines = [
+        "## Targets at a glance",
+        "",
+        "| section | target | measured | limit | status |",
+        "|---|---|---:|---:|---|",
+    ]
+    for key, title in SECTIONS.items():
+        doc = results.get(key)
+        if doc is None:
+            lines.append(f"| {title} | - | - | - | {PENDING} |")
+            continue
+        if doc.get("error"):
+            lines.append(f"| {title} | - | - | - | failed: {doc['error']} |")
+            continue
+        for t in doc.get("targets", []):
+            if t.get("reference_only"):
+                continue
+            value = "-" if t["value"] is None else _fmt(t["value"], 1)
+            lines.append(
+                f"| {title} | {t['name']} | {value} {t['unit']} | "
+                f"{_fmt(t['limit'], 2)} {t['unit']} | **{t['status']}** |"
+            )
+    return [*lines, ""]
 
 
 def render(mode: str, command: str) -> Path:
@@ -321,24 +335,25 @@ def render(mode: str, command: str) -> Path:
         f"(shared), Python {machine.get('python', '?')}, Home Assistant 2025.4.4",
         "",
     ]
+    lines += _glance(results)
     if "device_cost" in results:
         lines += _device_section(results["device_cost"], plots, rel)
     if "ha_cpu" in results:
         lines += _cpu_section(results["ha_cpu"], plots, rel)
     if "linkproxy" in results:
         lines += _link_section(results["linkproxy"], plots, rel)
-    lines += [
-        "## Not measured yet",
-        "",
-        "These need HowdyScreen's Assist satellite and pooled reply streamer, which are "
-        "not merged yet; the harness they run on (`bench/harness/`: a real Home "
-        "Assistant with stub engines of known latency, N simulators, both integrations "
-        "added through the config-flow API) is in place.",
-        "",
-        "| benchmark | what it will measure | status |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {name} | {what} | {PENDING} |" for name, what in PENDING_SECTIONS]
+    if "replies" in results:
+        lines += render_voice.replies_section(
+            results["replies"], plots, rel, _target_rows
+        )
+    if "streaming_agent" in results:
+        lines += render_voice.streaming_agent_section(
+            results["streaming_agent"], _target_rows
+        )
+    if "degraded_link" in results:
+        lines += render_voice.degraded_link_section(
+            results["degraded_link"], plots, rel, _target_rows
+        )
     failed = [d for d in results.values() if d.get("error")]
     if failed:
         lines += ["", "## Benchmarks that failed in this run", ""]

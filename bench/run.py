@@ -15,7 +15,15 @@ import time
 import traceback
 from typing import Any
 
-from . import device_cost, ha_cpu, linkproxy, render, replies
+from . import (
+    degraded_link,
+    device_cost,
+    ha_cpu,
+    linkproxy,
+    render,
+    replies,
+    streaming_agent,
+)
 from .common import Context, log, write_result
 
 BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
@@ -23,6 +31,8 @@ BENCHMARKS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "ha_cpu": ha_cpu.run,
     "linkproxy": linkproxy.run,
     "replies": replies.run,
+    "streaming_agent": streaming_agent.run,
+    "degraded_link": degraded_link.run,
 }
 
 

@@ -256,14 +256,25 @@ class VoiceRig:
         return woke
 
     async def turn(
-        self, reply_seconds: float, timeout_s: float | None = None, **stubs: Any
+        self,
+        reply_seconds: float,
+        timeout_s: float | None = None,
+        *,
+        words: str = "",
+        **stubs: Any,
     ) -> dict[str, Any]:
-        """One voice turn with a reply of reply_seconds; raw observations."""
+        """One voice turn with a reply of reply_seconds; raw observations.
+
+        words: more reply text (a streaming agent needs enough of it before
+        Home Assistant starts text-to-speech early)."""
         ha = started(self.ha)
         self.turns += 1
         # A new text every turn: Home Assistant caches TTS results by text.
-        text = f"Reply number {self.turns}. [[seconds={reply_seconds:.2f}]]"
-        await ha.configure_stubs(reply_text=text, **stubs)
+        # The length marker leads, so it is in the engine's first piece.
+        text = f"[[seconds={reply_seconds:.2f}]] Reply number {self.turns}. {words}"
+        await ha.configure_stubs(
+            reply_text=text.strip(), tts_seconds=reply_seconds, **stubs
+        )
         await ha.reset_stubs()
         done_before = self._replies_done()
         woke = await self._wake_before_speech()
