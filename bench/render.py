@@ -329,10 +329,15 @@ def render(mode: str, command: str) -> Path:
         "each target is reported as met or missed with its margin.",
         "",
         f"- Reproduce: `{command}`",
-        f"- Revision: `{any_doc.get('revision', 'unknown')}`, finished "
-        f"{any_doc.get('finished', '?')}",
+        "- Revisions (each benchmark's run): "
+        + "; ".join(
+            f"{d['benchmark']} `{d.get('revision', 'unknown')}` "
+            f"({d.get('finished', '?')})"
+            for d in results.values()
+        ),
         f"- Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores "
-        f"(shared), Python {machine.get('python', '?')}, Home Assistant 2025.4.4",
+        f"(shared), Python {machine.get('python', '?')}, Home Assistant 2025.4.4 "
+        "(the streaming-agent section: the newest release)",
         "",
     ]
     lines += _glance(results)

@@ -1,7 +1,7 @@
 """Streams a TTS reply to the device's reply-audio pool, paced and measured.
 
 The device plays reply audio out of a fixed pool of equal slots (reference:
-8 x 1024 B, 32 ms each).  A chunk larger than a slot would take several, and
+16 x 1024 B, 32 ms each).  A chunk larger than a slot would take several, and
 a chunk arriving when every slot is taken is an overflow, so the reply is cut
 into chunks of exactly one slot and sent on an absolute schedule that never
 runs further ahead of the device's playback than the pool holds.
@@ -23,12 +23,17 @@ time, chunks counted from 0, ``t0`` = when chunk 0 was sent):
   time, so the device never holds more than ``lead`` unplayed chunks (the
   one being played included).  With ``headroom_slots=0`` this is exactly "at
   most `slots` chunks unplayed".
-* The default ``headroom_slots=1`` keeps one slot free because the device does
-  not start playing at t0 but a network trip and up to one 10 ms output tick
-  later, and frees a slot only at the tick that consumes its last sample; with
-  no headroom the chunk that is due just as a slot is ending would find the
-  pool full.  One slot (32 ms) covers both with room for jitter, and 7 slots
-  (224 ms) of lead remain against the link's stalls.
+* The link's delay varies both ways around the first chunk's, and the device
+  starts playing when that first chunk arrives.  A later chunk delayed
+  *more* than it eats into the lead: the device runs dry once it is more than
+  ``(lead - 1) * d`` late.  A later chunk delayed *less* (the first one was
+  held up, the rest bunch behind it) arrives early and needs a free slot:
+  the pool overflows once it is more than ``headroom_slots * d`` early.  Jitter
+  goes both ways, so the default headroom is half the pool: with the
+  reference 16 slots, 8 slots of lead (224 ms against late chunks) and 8 free
+  (256 ms against bunching), which also covers the device's own start delay
+  of a network trip plus up to one 10 ms output tick.  (Keeping only one slot
+  free, as before, overflowed on 100 ms of jitter: bench/degraded_link.py.)
 * A chunk that becomes ready only after the device must have played
   everything before it (a TTS engine slower than real time) means the device
   ran dry and restarts when this chunk arrives, so the schedule is re-anchored
@@ -72,8 +77,7 @@ _LOGGER = logging.getLogger(__name__)
 
 BYTES_PER_SECOND: Final = OUTPUT_RATE * 2  # s16le mono
 DEFAULT_SLOT_BYTES: Final = 1024
-DEFAULT_SLOTS: Final = 8
-DEFAULT_HEADROOM_SLOTS: Final = 1
+DEFAULT_SLOTS: Final = 16
 DEFAULT_FINISH_MARGIN: Final = 2.0
 _FFMPEG_READ: Final = 4096
 _STDERR_TAIL: Final = 400
@@ -452,7 +456,7 @@ class ReplyStreamer:
         send_end: SendEnd,
         geometry: PoolGeometry | None = None,
         ffmpeg_binary: str | None = None,
-        headroom_slots: int = DEFAULT_HEADROOM_SLOTS,
+        headroom_slots: int | None = None,
         finish_margin: float = DEFAULT_FINISH_MARGIN,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -460,9 +464,12 @@ class ReplyStreamer:
         """Wire the device's send functions, its geometry and the time source.
 
         ffmpeg_binary is Home Assistant's (`get_ffmpeg_manager(hass).binary`);
-        without it only WAV replies can be played.
+        without it only WAV replies can be played.  headroom_slots: free slots
+        kept against early chunks (default: half the pool).
         """
         self.geometry = geometry or PoolGeometry()
+        if headroom_slots is None:
+            headroom_slots = self.geometry.slots // 2
         if not 0 <= headroom_slots < self.geometry.slots:
             raise ValueError(
                 f"headroom of {headroom_slots} slots leaves no lead in a pool of "

@@ -35,7 +35,7 @@ CONFIG_TIMEOUT: Final = 5.0
 # The reference pool (docs/audio.md), used when a firmware does not report
 # its geometry as the audio_pool_slot_bytes / audio_pool_slots sensors.
 DEFAULT_SLOT_BYTES: Final = 1024
-DEFAULT_SLOTS: Final = 8
+DEFAULT_SLOTS: Final = 16
 
 
 def has_voice_assistant(feature_flags: int) -> bool:

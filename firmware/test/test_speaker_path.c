@@ -132,7 +132,8 @@ static void test_passthrough_at_full_volume_and_done_time(void **state) {
   howdy_pool_stats_t st;
   howdy_pool_stats(&pool, &st);
   assert_int_equal(st.in_use, 0);
-  assert_int_equal(st.high_water, HOWDY_POOL_SLOTS);
+  /* Every chunk was queued before playback began, as far as the pool holds. */
+  assert_int_equal(st.high_water, rep.chunks < HOWDY_POOL_SLOTS ? rep.chunks : HOWDY_POOL_SLOTS);
   /* After the end: silence, and no underrun is counted. */
   for (int i = 0; i < 5; i++) {
     assert_int_equal(tick(out) & (HOWDY_SPK_EVT_UNDERRUN | HOWDY_SPK_EVT_AUDIO), 0);

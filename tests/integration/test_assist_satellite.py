@@ -1018,7 +1018,7 @@ async def test_pool_geometry_from_device(
 ) -> None:
     """The reply pool's geometry comes from the device's sensors, with a fallback."""
     voice = voice_entry.runtime_data.voice
-    assert voice.pool_geometry() == (1024, 8)
+    assert voice.pool_geometry() == (1024, 16)
     device = voice_entry.runtime_data
     for key, object_id, value in (
         (90, "audio_pool_slot_bytes", 513.0),

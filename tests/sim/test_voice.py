@@ -32,7 +32,7 @@ from tests.simulator import Simulator
 
 RATE = 16000
 SLOT_BYTES = 1024  # the reference pool geometry (audio_pool_slot_bytes)
-SLOTS = 8  # audio_pool_slots
+SLOTS = 16  # audio_pool_slots
 SLOT_S = SLOT_BYTES / 2 / RATE  # 32 ms
 PREROLL_BYTES = 300 * RATE // 1000 * 2
 VOLUME_KEY = 0x2EE0698F  # fnv1a("volume")

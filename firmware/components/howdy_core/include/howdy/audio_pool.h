@@ -44,8 +44,13 @@ extern "C" {
 #ifndef HOWDY_POOL_SLOT_BYTES
 #define HOWDY_POOL_SLOT_BYTES 1024u /* 512 samples = 32 ms at 16 kHz s16 mono */
 #endif
+/* 16 slots: the sender keeps half the pool ahead of playback and half free,
+ * so chunks may arrive up to ~224 ms late or ~256 ms early (a link that held
+ * the first chunk back and then delivers the rest in a bunch) without an
+ * underrun or an overrun. With 8 slots, 100 ms of link jitter overflowed
+ * (docs/performance.md, degraded link). */
 #ifndef HOWDY_POOL_SLOTS
-#define HOWDY_POOL_SLOTS 8u /* 8 x 32 ms = 256 ms of reply audio */
+#define HOWDY_POOL_SLOTS 16u /* 16 x 32 ms = 512 ms of reply audio */
 #endif
 
 /* Slot numbers travel as single bytes, and a slot holds whole samples. */
