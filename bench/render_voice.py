@@ -123,10 +123,11 @@ def replies_section(
         "whole reply file (it reads the complete TTS result, then sends 512-sample "
         "chunks every 90 % of their duration), so its first sample waits for the "
         "engine to finish: its delay grows with the reply's length, and its 10 % "
-        "surplus accumulates in the device's buffer (the lead growth), which the "
-        "simulator's 8-slot pool cannot hold on long replies: those are its pool "
-        "overflows (ESPHome's own firmware has a larger speaker buffer; the simulator "
-        "runs the same C core for both integrations).",
+        "surplus accumulates in the device's buffer (the lead growth); on long "
+        f"replies that outgrows the simulator's {t['pool_slots']}-slot pool "
+        f"({t['pool_slots'] * 32} ms): those are its pool overflows (ESPHome's own "
+        "firmware has a larger speaker buffer; the simulator runs the same C core "
+        "for both integrations).",
         "",
         "## Microphone path",
         "",

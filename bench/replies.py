@@ -144,9 +144,9 @@ async def measure(
 
 def run(ctx: Context) -> dict[str, Any]:
     """Both integrations, the same replies."""
-    count = ctx.pick(4, 50)
+    count = ctx.pick(3, 50)
     lengths = reply_lengths(count, 1.0, ctx.pick(6.0, 20.0))
-    conversions = ctx.pick(2, 10)
+    conversions = ctx.pick(1, 10)
     columns = {}
     for domain in INTEGRATIONS:
         columns[domain] = asyncio.run(measure(ctx, domain, lengths, conversions))

@@ -117,7 +117,7 @@ def run(ctx: Context) -> dict[str, Any]:
     """Host side: run the turns in the sid root, keep the result."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         raise RuntimeError("needs root and unshare (scripts/lib/sid-root)")
-    turns = ctx.pick(2, 10)
+    turns = ctx.pick(1, 10)
     # In the project tree: the root bind-mounts the project, and its /tmp is
     # private.
     workdir = REPO / ".cache" / "bench" / f"streaming_agent-{ctx.mode}"

@@ -30,7 +30,7 @@ from typing import Any
 
 import aiohttp
 
-from .procs import ProcessGroup, cpu_seconds, free_port, stop_process
+from .procs import ProcessGroup, StartStop, cpu_seconds, free_port, stop_process
 from .sims import Sim
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ class HaError(RuntimeError):
     """Home Assistant did not do what the harness asked."""
 
 
-class HomeAssistantProcess:
+class HomeAssistantProcess(StartStop):
     """One Home Assistant process, its HTTP session and websocket."""
 
     def __init__(
@@ -289,17 +289,6 @@ class HomeAssistantProcess:
         if self.proc in self.group.procs:
             self.group.procs.remove(self.proc)
         return code
-
-    async def __aenter__(self) -> HomeAssistantProcess:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # ---- APIs ---------------------------------------------------------------
 

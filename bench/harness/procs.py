@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from typing import Self
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -132,3 +133,27 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(step)
+
+
+class StartStop:
+    """start() and stop() as an async context manager; stop() also runs when
+    start() fails half-way, so nothing it started outlives the block."""
+
+    async def start(self) -> None:
+        """Bring the thing up."""
+        raise NotImplementedError
+
+    async def stop(self) -> object:
+        """Take it down (whatever start() got to)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -35,7 +35,7 @@ import numpy as np
 from bench.linkproxy import LinkProxy
 
 from .ha import HaConfig, HomeAssistantProcess
-from .procs import ProcessGroup
+from .procs import ProcessGroup, StartStop
 from .sims import Sim, start_sim
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def started[T](value: T | None) -> T:
     return value
 
 
-class VoiceRig:
+class VoiceRig(StartStop):
     """Home Assistant + one simulator, ready for timed voice turns."""
 
     def __init__(
@@ -159,17 +159,6 @@ class VoiceRig:
         self.metrics_path = workdir / "reply-metrics.json"
         self.trace_path = workdir / "mic-trace.txt"
         self.turns = 0
-
-    async def __aenter__(self) -> VoiceRig:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start Home Assistant and the simulator, add it, pick the stubs."""
