@@ -12,6 +12,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .common import summary
+
 OURS, THEIRS = "howdyscreen", "esphome"
 COLORS = {OURS: "tab:blue", THEIRS: "tab:orange"}
 
@@ -77,10 +79,12 @@ def replies_section(
         "whose audio must be resampled (ours in-process; for the esphome integration "
         "Home Assistant converts it with ffmpeg).",
         "- *Pacing*: the device measures, per chunk, how long it waited between "
-        "arriving and starting to play (its lead). Ours holds a steady lead; the "
-        "*lead growth* is the largest lead minus the first chunk's, per reply. "
-        "*Stretch* is how much longer a reply took to play than its audio lasts "
-        "(gaps).",
+        "arriving and starting to play: how far ahead of playback the sender runs "
+        "(its lead). A sender that keeps real time holds it steady; ours aims at "
+        "half the pool; the esphome integration sends at 1/0.9 of real time, so its "
+        "lead grows with the reply. Shown per reply: the average and the largest "
+        "lead. *Stretch* is how much longer a reply took to play than its audio "
+        "lasts (gaps).",
         "",
         "| per reply: median / p95 / max | HowdyScreen (ours) | esphome integration |",
         "|---|---:|---:|",
@@ -95,9 +99,14 @@ def replies_section(
             _dist(t["conversion_ms"]),
         ),
         _row(
-            "lead growth during a reply (ms)",
-            _dist(o["lead_spread_ms"]),
-            _dist(t["lead_spread_ms"]),
+            "lead, average over the reply (ms)",
+            _dist(_turn_summary(cols[OURS]["delivery"], "lead_avg_ms")),
+            _dist(_turn_summary(cols[THEIRS]["delivery"], "lead_avg_ms")),
+        ),
+        _row(
+            "lead, largest in the reply (ms)",
+            _dist(_turn_summary(cols[OURS]["delivery"], "lead_max_ms")),
+            _dist(_turn_summary(cols[THEIRS]["delivery"], "lead_max_ms")),
         ),
         _row("stretch (ms)", _dist(o["stretch_ms"], 2), _dist(t["stretch_ms"], 2)),
         "",
@@ -123,7 +132,7 @@ def replies_section(
         "whole reply file (it reads the complete TTS result, then sends 512-sample "
         "chunks every 90 % of their duration), so its first sample waits for the "
         "engine to finish: its delay grows with the reply's length, and its 10 % "
-        "surplus accumulates in the device's buffer (the lead growth); on long "
+        "surplus accumulates in the device's buffer (its growing lead); on long "
         f"replies that outgrows the simulator's {t['pool_slots']}-slot pool "
         f"({t['pool_slots'] * 32} ms): those are its pool overflows (ESPHome's own "
         "firmware has a larger speaker buffer; the simulator runs the same C core "
@@ -186,6 +195,10 @@ def replies_section(
         *target_rows(doc["targets"]),
         "",
     ]
+
+
+def _turn_summary(turns: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    return summary([t[key] for t in turns if t.get(key) is not None])
 
 
 def _mic(stats: dict[str, Any]) -> str:

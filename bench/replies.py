@@ -95,7 +95,6 @@ def column_summary(
     live = [v for t in turns for v in t["mic"].get("live_ms", [])]
     startup = [v for t in turns for v in t["mic"].get("startup_ms", [])]
     mic_status = sorted({t["mic"]["status"] for t in turns})
-    spread = [t["lead_max_ms"] - t["lead_first_ms"] for t in delivery]
     return {
         "delivery_ms": summary(_values(delivery, "first_pcm_to_first_sample_ms")),
         "conversion_ms": summary(_values(conversion, "first_pcm_to_first_sample_ms")),
@@ -105,7 +104,8 @@ def column_summary(
         "pool_high_water": max((t["pool_high_water"] for t in turns), default=None),
         "pool_slots": max((t["pool_slots"] for t in turns), default=None),
         "stretch_ms": summary(_values(delivery, "stretch_ms")),
-        "lead_spread_ms": summary(spread),
+        "lead_avg_ms": summary(_values(delivery, "lead_avg_ms")),
+        "lead_max_ms": summary(_values(delivery, "lead_max_ms")),
         "mic_live_ms": {
             **summary(live),
             "p99": percentile(live, 99) if live else None,
