@@ -21,7 +21,10 @@ COLORS = {OURS: "tab:blue", THEIRS: "tab:orange"}
 def _ms(stats: dict[str, Any] | None, key: str, digits: int = 1) -> str:
     if not stats or stats.get(key) is None:
         return "-"
-    return f"{stats[key]:,.{digits}f}".replace(",", " ")
+    value = float(stats[key])
+    if abs(value) < 0.5 * 10**-digits:
+        value = 0.0  # no "-0.00" for a rounding residue
+    return f"{value:,.{digits}f}".replace(",", " ")
 
 
 def _dist(stats: dict[str, Any] | None, digits: int = 1) -> str:

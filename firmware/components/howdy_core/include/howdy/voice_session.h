@@ -71,7 +71,13 @@ extern "C" {
 #define HOWDY_VOICE_REPLY_GRACE_MS 3000u /* RUN_END after TTS_END: wait for the stream */
 #endif
 #ifndef HOWDY_VOICE_STREAM_IDLE_MS
-#define HOWDY_VOICE_STREAM_IDLE_MS 3000u /* open reply stream, no chunk and no end */
+/* An open reply stream with no chunk and no end marker for this long is ended.
+ * Long, because a quiet stream is normal: Home Assistant's esphome integration
+ * opens it and then waits for the whole reply to be synthesized (seconds for a
+ * long reply), and a streaming agent may pause between sentences. At 3 s the
+ * device dropped every esphome-integration reply longer than ~11 s
+ * (bench/replies.py). A lost end marker still frees the device. */
+#define HOWDY_VOICE_STREAM_IDLE_MS 15000u
 #endif
 #ifndef HOWDY_VOICE_CONTINUOUS_RESTART_MS
 #define HOWDY_VOICE_CONTINUOUS_RESTART_MS 300u /* pause between continuous runs */
