@@ -137,9 +137,9 @@ def replies_section(
         "engine to finish: its delay grows with the reply's length, and its 10 % "
         "surplus accumulates in the device's buffer (its growing lead); on long "
         f"replies that outgrows the simulator's {t['pool_slots']}-slot pool "
-        f"({t['pool_slots'] * 32} ms): those are its pool overflows (ESPHome's own "
-        "firmware has a larger speaker buffer; the simulator runs the same C core "
-        "for both integrations).",
+        f"({t['pool_slots'] * 32} ms): those are its pool overflows. The simulator "
+        "runs the same C core for both integrations; a device with a buffer as "
+        "large as the longest reply's surplus would hold them, at the cost of RAM.",
         "",
         "## Microphone path",
         "",
