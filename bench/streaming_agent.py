@@ -30,8 +30,8 @@ import sys
 from typing import Any
 
 from .common import REPO, Context, log, summary, target, write_result
-from .harness.voice import TurnFailed, VoiceRig, analyse_turn, read_mic_trace, started
-from .replies import INTEGRATIONS
+from .harness.voice import VoiceRig, started
+from .replies import INTEGRATIONS, run_turns
 
 SID_ROOT = REPO / "scripts" / "lib" / "sid-root"
 SID_PYTHON = "/opt/howdy-venv/bin/python"
@@ -53,37 +53,19 @@ async def measure_inside(workdir: Path, domain: str, turns: int) -> dict[str, An
         "agent_stream_pieces": AGENT_PIECES,
         "tts_rate": 16000,
     }
-    raws, failures = [], []
     async with VoiceRig(workdir / domain, domain, stubs=stubs) as rig:
         version = (await started(rig.ha).call("get_config")).get("version")
-        for i in range(turns):
-            try:
-                raws.append(await rig.turn(REPLY_SECONDS, words=WORDS))
-            except TurnFailed as err:
-                failures.append(str(err))
-                print(f"    {domain} {i + 1}/{turns}: FAILED {err}", flush=True)
-                await asyncio.sleep(3)
-                continue
-            print(f"    {domain} {i + 1}/{turns}: played", flush=True)
-        trace = read_mic_trace(rig.trace_path)
-        analysed = [analyse_turn(raw, started(rig.mic), trace) for raw in raws]
-    rows = []
-    for raw, turn in zip(raws, analysed, strict=True):
-        events = raw["stubs"]["events"]
-        times = {e["kind"]: e["t"] for e in reversed(events)}  # first of each kind
-        rows.append(
-            {
-                "agent_first_text_to_first_sample_ms": turn[
-                    "agent_first_text_to_first_sample_ms"
-                ],
-                "agent_first_text_to_agent_end_ms": 1000
-                * (times["agent_end"] - times["agent_text"]),
-                "tts_started_before_agent_end": times.get("tts_first_text", 1e18)
-                < times["agent_end"],
-                "first_pcm_to_first_sample_ms": turn["first_pcm_to_first_sample_ms"],
-                "underruns": turn["underruns"],
-            }
+        turns_done, failures = await run_turns(
+            rig, [REPLY_SECONDS] * turns, domain, words=WORDS
         )
+    keep = (
+        "agent_first_text_to_first_sample_ms",
+        "agent_first_text_to_agent_end_ms",
+        "tts_started_before_agent_end",
+        "first_pcm_to_first_sample_ms",
+        "underruns",
+    )
+    rows = [{key: turn[key] for key in keep} for turn in turns_done]
     return {
         "name": INTEGRATIONS[domain],
         "ha_version": version,
@@ -97,7 +79,11 @@ async def measure_inside(workdir: Path, domain: str, turns: int) -> dict[str, An
             ]
         ),
         "agent_writing_ms": summary(
-            [r["agent_first_text_to_agent_end_ms"] for r in rows]
+            [
+                r["agent_first_text_to_agent_end_ms"]
+                for r in rows
+                if r["agent_first_text_to_agent_end_ms"] is not None
+            ]
         ),
     }
 
@@ -111,6 +97,13 @@ def inside(args: argparse.Namespace) -> int:
     }
     Path(args.out).write_text(json.dumps(columns, indent=2) + "\n")
     return 0
+
+
+def in_sid_root(*command: str, env: dict[str, str] | None = None) -> None:
+    """Run a command inside the sid root, from the project folder."""
+    subprocess.run(
+        [str(SID_ROOT), "run", "--", *command], check=True, cwd=REPO, env=env
+    )
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -127,51 +120,29 @@ def run(ctx: Context) -> dict[str, Any]:
     subprocess.run([str(SID_ROOT), "ensure"], check=True)
     # A Home Assistant process (not only its tests) needs its frontend and
     # the libraries of the integrations it always loads.
-    subprocess.run(
-        [
-            str(SID_ROOT),
-            "run",
-            "--",
-            SID_PYTHON,
-            *("-m", "pip", "install", "-q", "-r"),
-            str(REPO / "requirements" / "bench-latest.txt"),
-        ],
-        check=True,
+    in_sid_root(
+        SID_PYTHON,
+        *("-m", "pip", "install", "-q", "-r"),
+        str(REPO / "requirements" / "bench-latest.txt"),
     )
     # The simulator built inside the root (against its libraries), as
     # `scripts/test --ha latest` builds it.
-    subprocess.run(
-        [
-            str(SID_ROOT),
-            "run",
-            "--",
-            "bash",
-            "-c",
-            'source scripts/lib/common.sh && build_firmware "$1" '
-            "-DHOWDY_BUILD_TESTS=OFF >/dev/null",
-            "build",
-            str(SID_SIM.parents[1]),
-        ],
-        check=True,
-        cwd=REPO,
+    in_sid_root(
+        "bash",
+        "-c",
+        'source scripts/lib/common.sh && build_firmware "$1" '
+        "-DHOWDY_BUILD_TESTS=OFF >/dev/null",
+        "build",
+        str(SID_SIM.parents[1]),
     )
     sim = SID_SIM
     log(f"  newest Home Assistant in the sid root; simulator {sim}")
-    subprocess.run(
-        [
-            str(SID_ROOT),
-            "run",
-            "--",
-            SID_PYTHON,
-            "-m",
-            "bench.streaming_agent",
-            "--inside",
-            *("--workdir", str(workdir)),
-            *("--out", str(out)),
-            *("--turns", str(turns)),
-        ],
-        check=True,
-        cwd=REPO,
+    in_sid_root(
+        SID_PYTHON,
+        *("-m", "bench.streaming_agent", "--inside"),
+        *("--workdir", str(workdir)),
+        *("--out", str(out)),
+        *("--turns", str(turns)),
         env={**os.environ, "HOWDY_SIM": str(sim)},
     )
     columns = json.loads(out.read_text())

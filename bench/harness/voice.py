@@ -290,7 +290,8 @@ class VoiceRig(StartStop):
 # ---- analysis ------------------------------------------------------------------
 
 
-def _event(stats: dict[str, Any], kind: str) -> float | None:
+def first_event(stats: dict[str, Any], kind: str) -> float | None:
+    """When the stubs first recorded an event of this kind (None: never)."""
     times = [e["t"] for e in stats["events"] if e["kind"] == kind]
     return times[0] if times else None
 
@@ -300,13 +301,13 @@ def analyse_turn(raw: dict[str, Any], mic: MicInput, trace: list[MicFrame]) -> d
     dev = raw["device"]
     stats = raw["stubs"]
     first_sample = dev["first_sample_us"] / 1e6 if dev["first_sample_us"] else None
-    tts_first_byte = _event(stats, "tts_first_byte")
-    tts_first_text = _event(stats, "tts_first_text")
-    agent_first_text = _event(stats, "agent_text")
-    agent_start = _event(stats, "agent_start")
-    agent_end = _event(stats, "agent_end")
-    stt_end = _event(stats, "stt_stream_end")
-    stt_result = _event(stats, "stt_result")
+    tts_first_byte = first_event(stats, "tts_first_byte")
+    tts_first_text = first_event(stats, "tts_first_text")
+    agent_first_text = first_event(stats, "agent_text")
+    agent_start = first_event(stats, "agent_start")
+    agent_end = first_event(stats, "agent_end")
+    stt_end = first_event(stats, "stt_stream_end")
+    stt_result = first_event(stats, "stt_result")
 
     def ms(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else 1000.0 * (b - a)
@@ -326,6 +327,13 @@ def analyse_turn(raw: dict[str, Any], mic: MicInput, trace: list[MicFrame]) -> d
         "agent_first_text_to_first_sample_ms": ms(agent_first_text, first_sample),
         "speech_end_to_first_sample_ms": speech_end_to_first_sample,
         "engines_ms": engines_ms,
+        "agent_first_text_to_agent_end_ms": ms(agent_first_text, agent_end),
+        # Home Assistant began text-to-speech while the agent was still writing.
+        "tts_started_before_agent_end": (
+            tts_first_text is not None
+            and agent_end is not None
+            and tts_first_text < agent_end
+        ),
         "turn_overhead_ms": (
             None
             if speech_end_to_first_sample is None or engines_ms is None

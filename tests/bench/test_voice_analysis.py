@@ -157,6 +157,9 @@ def test_turn_figures_from_device_and_stub_times() -> None:
     # Engines: 100 (stt) + 100 (agent) + 100 (tts first byte) ms of 310.
     assert turn["engines_ms"] == pytest.approx(300.0, abs=0.01)
     assert turn["turn_overhead_ms"] == pytest.approx(10.0, abs=0.01)
+    assert turn["agent_first_text_to_agent_end_ms"] == pytest.approx(51.0, abs=0.01)
+    # Text-to-speech began after the agent ended (no streaming agent here).
+    assert turn["tts_started_before_agent_end"] is False
     assert turn["stretch_ms"] == pytest.approx(0.0, abs=0.01)
     assert turn["mic"]["status"] == "ok"
 
