@@ -132,93 +132,180 @@ def _device_section(doc: dict[str, Any], plots: Path, rel: str) -> list[str]:
     return lines
 
 
-def _cpu_section(doc: dict[str, Any], plots: Path, rel: str) -> list[str]:
-    theirs = doc["columns"]["esphome"]
-    ours = doc["columns"]["howdyscreen"]
-    rows = theirs.get("rows", [])
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    if rows:
-        xs = [r["devices"] for r in rows]
-        ax.plot(
-            xs,
-            [r["net_per_device_pct"]["median"] for r in rows],
-            "o-",
-            color="#d8833b",
-            label="esphome integration",
-        )
-        ax.fill_between(
-            xs,
-            [r["net_per_device_pct"]["min"] for r in rows],
-            [r["net_per_device_pct"]["max"] for r in rows],
-            color="#d8833b",
-            alpha=0.2,
-        )
-    for r in ours.get("rows", []):
-        ax.plot(r["devices"], r["net_per_device_pct"]["median"], "s", color="#3b7dd8")
-    if not ours.get("rows"):
-        ax.text(
-            0.02,
-            0.92,
-            f"HowdyScreen (ours): {PENDING}",
-            transform=ax.transAxes,
-            color="#3b7dd8",
-        )
-    ax.axhline(0.5, color="red", linestyle="--", label="target 0.5 % per device")
-    ax.set_xscale("log")
-    ax.set_xticks([1, 5, 20])
-    ax.set_xticklabels(["1", "5", "20"])
-    ax.set_xlabel("simulated devices streaming microphone audio")
-    ax.set_ylabel("HA CPU per device, % of one core")
-    tops = [r["net_per_device_pct"]["max"] for r in rows + ours.get("rows", [])]
-    ax.set_ylim(0, max([*tops, 0.5]) * 1.35)
-    ax.legend(loc="lower left")
+COLORS = {"howdyscreen": "#3b7dd8", "esphome": "#d8833b", "pipeline": "#777777"}
+LOAD_TITLES = {
+    "listening": "listening: every device streams into HA's wake word stage",
+    "talking": "talking: every device takes voice turns back to back",
+}
+
+
+def _net(row: dict[str, Any] | None) -> float | None:
+    return None if row is None else float(row["net_per_device_pct"]["median"])
+
+
+def _minus(row: dict[str, Any] | None, floor: dict[str, Any] | None) -> float | None:
+    a, b = _net(row), _net(floor)
+    return None if a is None or b is None else a - b
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f} %"
+
+
+def _cpu_plot(doc: dict[str, Any], plots: Path) -> None:
+    loads = doc["loads"]
+    fig, axes = plt.subplots(1, len(loads), figsize=(10, 3.8), sharey=True)
+    top = 0.5
+    for ax, (load, data) in zip(axes, loads.items(), strict=True):
+        for key, column in data["columns"].items():
+            rows = column["rows"]
+            if not rows:
+                continue
+            xs = [r["devices"] for r in rows]
+            ax.plot(
+                xs,
+                [_net(r) for r in rows],
+                "o-",
+                color=COLORS.get(key, "black"),
+                label=column["name"],
+            )
+            ax.fill_between(
+                xs,
+                [r["net_per_device_pct"]["min"] for r in rows],
+                [r["net_per_device_pct"]["max"] for r in rows],
+                color=COLORS.get(key, "black"),
+                alpha=0.15,
+            )
+            top = max(top, *(r["net_per_device_pct"]["max"] for r in rows))
+        ax.axhline(0.5, color="red", linestyle="--", label="target 0.5 % per device")
+        ax.set_xscale("log")
+        ax.set_xticks(doc["counts"])
+        ax.set_xticklabels([str(n) for n in doc["counts"]])
+        ax.set_title(load, fontsize=10)
+        ax.set_xlabel("simulated devices")
+        ax.legend(loc="lower left", fontsize=8)
+    axes[0].set_ylabel("HA CPU per device, % of one core")
+    axes[0].set_ylim(0, top * 1.3)
     fig.tight_layout()
     fig.savefig(plots / "ha_cpu.png", dpi=110)
     plt.close(fig)
+
+
+def _cpu_listening_rows(data: dict[str, Any]) -> list[str]:
+    cols = data["columns"]
+    by_n = {key: {r["devices"]: r for r in col["rows"]} for key, col in cols.items()}
     lines = [
-        "## Home Assistant CPU per streaming device",
-        "",
-        "Every device is a `howdyscreen-sim` streaming a looped microphone WAV "
-        "continuously (`--mic-wav --mic-loop --continuous`): the integration runs an "
-        "Assist pipeline from the wake word stage on the stub wake word engine, which "
-        "never triggers, so each device streams for the whole window (the stub counts "
-        "the bytes: the *audio* column is the slowest device's rate, 1.00 = real time). "
-        f"For each device count a fresh Home Assistant 2025.4.4 is started; its idle CPU "
-        f"is measured first ({doc['windows']} x {doc['window_s']:.0f} s, no device), then "
-        f"the devices are added through the config-flow API, {doc['warmup_s']:.0f} s of "
-        f"warm-up, then {doc['windows']} windows of {doc['window_s']:.0f} s. CPU is "
-        "utime + stime of the Home Assistant process (and children) from "
-        "`/proc/<pid>/stat`; *net per device* = (busy - idle) / devices, median over the "
-        "windows (min-max in brackets). 2 shared cores: expect noise of a few tenths of "
-        "a percent.",
-        "",
-        "| devices | esphome: HA total (% core) | idle (% core) | esphome: net per device | "
-        "audio | HowdyScreen (ours): net per device |",
-        "|---:|---:|---:|---:|---:|---|",
+        "| devices | HowdyScreen (ours) | esphome integration | pipeline alone | "
+        "ours minus pipeline | esphome minus pipeline | HA idle | slowest stream |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    ours_rows = {r["devices"]: r for r in ours.get("rows", [])}
-    for r in rows:
-        n = r["devices"]
-        net = r["net_per_device_pct"]
-        o = ours_rows.get(n)
-        ours_s = f"{o['net_per_device_pct']['median']:.3f} %" if o else PENDING
+    for n in sorted(by_n["howdyscreen"]):
+        ours, theirs = by_n["howdyscreen"].get(n), by_n["esphome"].get(n)
+        floor = by_n["pipeline"].get(n)
+        rows = [r for r in (ours, theirs, floor) if r]
         lines.append(
-            f"| {n} | {r['total_pct']['median']:.2f} | {r['idle_pct']:.2f} | "
-            f"**{net['median']:.3f} %** ({net['min']:.3f}-{net['max']:.3f}) | "
-            f"{r['audio_realtime_min']:.2f}x | {ours_s} |"
+            f"| {n} | **{_pct(_net(ours))}** | {_pct(_net(theirs))} | "
+            f"{_pct(_net(floor))} | {_pct(_minus(ours, floor))} | "
+            f"{_pct(_minus(theirs, floor))} | "
+            + " / ".join(f"{r['idle_pct']:.2f}" for r in rows)
+            + " % | "
+            + f"{min(r['wake_audio_realtime_min'] for r in rows):.2f}x |"
         )
-    lines += [
+    return lines
+
+
+def _cpu_talking_rows(data: dict[str, Any]) -> list[str]:
+    cols = data["columns"]
+    by_n = {key: {r["devices"]: r for r in col["rows"]} for key, col in cols.items()}
+    lines = [
+        "| devices | HowdyScreen (ours) | esphome integration | replies per device-minute "
+        "(ours / esphome) | microphone streaming, share of the time | underruns, "
+        "overruns, failed turns (ours / esphome) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in sorted(by_n["howdyscreen"]):
+        ours, theirs = by_n["howdyscreen"].get(n), by_n["esphome"].get(n)
+        rows = [r for r in (ours, theirs) if r]
+
+        def faults(r: dict[str, Any]) -> str:
+            return f"{r['underruns']}, {r['overruns']}, {r['turn_timeouts']}"
+
+        lines.append(
+            f"| {n} | **{_pct(_net(ours))}** | {_pct(_net(theirs))} | "
+            + " / ".join(f"{r['replies_per_device_min']:.1f}" for r in rows)
+            + " | "
+            + " / ".join(f"{r['stt_audio_realtime_median']:.2f}" for r in rows)
+            + " | "
+            + " / ".join(faults(r) for r in rows)
+            + " |"
+        )
+    return lines
+
+
+def _cpu_section(doc: dict[str, Any], plots: Path, rel: str) -> list[str]:
+    _cpu_plot(doc, plots)
+    loads = doc["loads"]
+    stubs = doc["talk_stubs"]
+    lines = [
+        "## Home Assistant CPU per device",
+        "",
+        "Two loads, each with 1, 5 and 20 `howdyscreen-sim` devices:",
+        "",
+        "- **listening**: every device streams a looped microphone WAV continuously "
+        "(`--mic-wav --mic-loop --continuous`) into an Assist pipeline that starts at the "
+        "wake word stage, as a satellite that leaves the wake word to Home Assistant "
+        "does. The stub wake word engine never triggers, so every device streams for the "
+        "whole window; the stub counts the bytes (*slowest stream*: 1.00x = real time).",
+        "- **talking** (streaming and replying): every device takes voice turns back to "
+        "back: a button-press wake (`--wake-on-stdin`), the spoken command of "
+        "`tests/fixtures` streamed until Home Assistant's voice activity detection ends "
+        f"it, stub engines (STT {stubs['stt_latency_ms']:.0f} ms, agent "
+        f"{stubs['agent_latency_ms']:.0f} ms, TTS first bytes after "
+        f"{stubs['tts_first_byte_ms']:.0f} ms), a {stubs['tts_seconds']:.0f} s reply "
+        "with a new text every turn (no TTS cache hits), the next wake "
+        f"{doc['turn_gap_s']:.1f} s after the reply has played. Button presses, because "
+        "Home Assistant drops a wake word phrase that another device reported less than "
+        "2 s earlier.",
+        "",
+        "Columns: ours; Home Assistant's esphome integration driving the same simulator "
+        "in its ESPHome mode; and, for listening, *pipeline alone*: the same number of "
+        "wake-word-stage pipelines fed in-process by the stub component "
+        "(`bench_stubs/feed`, 20 ms chunks at real time, the satellite entity's audio "
+        "settings; no device, no protocol, no integration). *Pipeline alone* is the "
+        "floor every satellite integration pays inside Home Assistant (its audio "
+        "enhancer runs micro-VAD on every 10 ms chunk, in the wake word stage too); "
+        "*minus pipeline* is what the integration adds. The device columns also have "
+        "the simulators competing for the same 2 cores, so their difference to the "
+        "floor is an upper bound.",
+        "",
+        "Each cell is a fresh Home Assistant 2025.4.4: idle CPU first "
+        f"({doc['windows']} x {doc['window_s']:.0f} s, no device), then the load, "
+        f"{doc['warmup_s']:.0f} s of warm-up, then {doc['windows']} windows of "
+        f"{doc['window_s']:.0f} s. CPU is utime + stime of the Home Assistant process "
+        "and its children (the esphome integration's ffmpeg conversions count) from "
+        "`/proc/<pid>/stat`; *per device* = (busy - idle) / devices, the median over "
+        "the windows. The columns of one row run one after another, in an order that "
+        "alternates from row to row, so drift on these shared machines does not "
+        "favour one column.",
         "",
         f"![HA CPU per device]({rel}/ha_cpu.png)",
         "",
-        "The esphome integration's figure includes the Assist pipeline's own work on "
-        "the stream (audio enhancement and voice activity detection in the wake word "
-        "stage) — the same stage our integration feeds, so the comparison is like "
-        "for like. The simulators themselves used "
+    ]
+    for load, data in loads.items():
+        lines += [f"### {LOAD_TITLES.get(load, load)}", ""]
+        if load == "listening":
+            lines += _cpu_listening_rows(data)
+        else:
+            lines += _cpu_talking_rows(data)
+        lines.append("")
+    sims = loads["listening"]["columns"]["howdyscreen"]["rows"]
+    lines += [
+        "The simulators themselves used "
         + ", ".join(
-            f"{r['sims_cpu_pct_per_device']:.2f} % ({r['devices']})" for r in rows
+            f"{r['sims_cpu_pct_per_device']:.2f} % ({r['devices']})" for r in sims
         )
-        + " of a core per device (not part of Home Assistant's figure).",
+        + " of a core per device while listening (not part of Home Assistant's "
+        "figure).",
         "",
         *_target_rows(doc["targets"]),
         "",

@@ -14,11 +14,13 @@ configuration.yaml) provides:
 
 Websocket commands (admin): ``bench_stubs/stats`` (counters and recent
 timestamped events), ``bench_stubs/configure`` (change settings),
-``bench_stubs/reset`` (zero the counters).
+``bench_stubs/reset`` (zero the counters), ``bench_stubs/feed`` (run N
+in-process microphone streams through the preferred pipeline: feeder.py).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from homeassistant.components import websocket_api
@@ -29,6 +31,7 @@ from homeassistant.helpers.typing import ConfigType
 import voluptuous as vol
 
 from .const import DOMAIN, StubData, StubSettings, StubStats
+from .feeder import Feeder
 
 PLATFORMS = [Platform.CONVERSATION, Platform.STT, Platform.TTS, Platform.WAKE_WORD]
 
@@ -48,6 +51,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     websocket_api.async_register_command(hass, ws_stats)
     websocket_api.async_register_command(hass, ws_configure)
     websocket_api.async_register_command(hass, ws_reset)
+    websocket_api.async_register_command(hass, ws_feed)
     if not hass.config_entries.async_entries(DOMAIN):
         hass.async_create_task(
             hass.config_entries.flow.async_init(
@@ -110,3 +114,34 @@ def ws_reset(
     active = data.stats.wake_streams_active
     data.stats = StubStats(wake_streams_active=active)
     connection.send_result(msg["id"], data.stats.as_dict())
+
+
+@websocket_api.websocket_command(
+    {
+        vol.Required("type"): "bench_stubs/feed",
+        vol.Required("streams"): vol.All(int, vol.Range(min=0, max=200)),
+        vol.Optional("wav"): str,
+    }
+)
+@websocket_api.require_admin
+@websocket_api.async_response
+async def ws_feed(
+    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Run `streams` in-process microphone streams from the wake word stage
+    (0 stops them); wav: the 16 kHz mono WAV they loop."""
+    data = _data(hass)
+    if data.feeder is None:
+        data.feeder = Feeder(hass)
+    if msg["streams"] == 0:
+        await data.feeder.stop()
+    elif "wav" not in msg:
+        connection.send_error(msg["id"], "invalid_format", "wav is required")
+        return
+    else:
+        try:
+            await data.feeder.start(msg["streams"], Path(msg["wav"]))
+        except (OSError, ValueError, EOFError) as err:
+            connection.send_error(msg["id"], "invalid_format", str(err))
+            return
+    connection.send_result(msg["id"], {"streams": data.feeder.streams})

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .feeder import Feeder
 
 DOMAIN = "bench_stubs"
 
@@ -34,6 +37,9 @@ class StubSettings:
     agent_stream_seconds: float = 0.0
     agent_stream_pieces: int = 8
     reply_text: str = "It is a quarter past ten."
+    # True: the agent numbers its replies ("... (reply 7)"), so that no two
+    # replies share a text and Home Assistant's TTS cache never answers.
+    reply_serial: bool = False
     # Text-to-speech: first bytes this long after the first text, then audio
     # at tts_speed x real time in chunks of tts_chunk_ms, tts_seconds long
     # (a "[[seconds=X]]" marker in the text overrides it).
@@ -90,6 +96,7 @@ class StubData:
 
     settings: StubSettings
     stats: StubStats = field(default_factory=StubStats)
+    feeder: Feeder | None = None
 
     def event(self, kind: str, **extra: Any) -> None:
         """Record a timestamped event (the last 200 are kept)."""

@@ -49,6 +49,7 @@ class BenchAgent(conversation.ConversationEntity):
     def __init__(self, data: StubData) -> None:
         self._data = data
         self.entity_id = AGENT_ENTITY_ID
+        self._serial = 0
         if CAN_STREAM:
             self._attr_supports_streaming = True
 
@@ -68,6 +69,9 @@ class BenchAgent(conversation.ConversationEntity):
         data.event("agent_start", text=user_input.text)
         await asyncio.sleep(settings.agent_latency_ms / 1000)
         text = settings.reply_text
+        if settings.reply_serial:
+            self._serial += 1  # not a stats counter: a reset must not repeat one
+            text = f"{text} (reply {self._serial})"
         if CAN_STREAM and settings.agent_stream_seconds > 0:
             pieces = split_text(text, settings.agent_stream_pieces)
             gap = settings.agent_stream_seconds / max(1, len(pieces) - 1)
