@@ -52,7 +52,11 @@ def _target_rows(targets: list[dict[str, Any]]) -> list[str]:
             continue
         ref = " (reference, not a target)" if t.get("reference_only") else ""
         pct = t.get("margin_pct_of_limit")
-        pct_s = f" ({pct:+.0f} % of the limit)" if pct is not None else ""
+        pct_s = (
+            f" ({pct:+.{1 if abs(pct) < 10 else 0}f} % of the limit)"
+            if pct is not None
+            else ""
+        )
         rows.append(
             f"| {t['name']}{ref} | {_fmt(t['value'], 3 if abs(t['value']) < 10 else 0)} "
             f"{t['unit']} | {_fmt(t['limit'], 2 if t['limit'] < 10 else 0)} {t['unit']} | "
@@ -218,10 +222,11 @@ def _cpu_talking_rows(data: dict[str, Any]) -> list[str]:
     cols = data["columns"]
     by_n = {key: {r["devices"]: r for r in col["rows"]} for key, col in cols.items()}
     lines = [
-        "| devices | HowdyScreen (ours) | esphome integration | replies per device-minute "
-        "(ours / esphome) | microphone streaming, share of the time | underruns, "
-        "overruns, failed turns (ours / esphome) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| devices | HowdyScreen (ours) | esphome integration | HA CPU per turn, ms "
+        "(ours / esphome) | replies per device-minute (ours / esphome) | microphone "
+        "streaming, share of the time | underruns, overruns, failed turns "
+        "(ours / esphome) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sorted(by_n["howdyscreen"]):
         ours, theirs = by_n["howdyscreen"].get(n), by_n["esphome"].get(n)
@@ -232,6 +237,8 @@ def _cpu_talking_rows(data: dict[str, Any]) -> list[str]:
 
         lines.append(
             f"| {n} | **{_pct(_net(ours))}** | {_pct(_net(theirs))} | "
+            + " / ".join(f"{_cpu_ms_per_turn(r):.0f}" for r in rows)
+            + " | "
             + " / ".join(f"{r['replies_per_device_min']:.1f}" for r in rows)
             + " | "
             + " / ".join(f"{r['stt_audio_realtime_median']:.2f}" for r in rows)
@@ -240,6 +247,17 @@ def _cpu_talking_rows(data: dict[str, Any]) -> list[str]:
             + " |"
         )
     return lines
+
+
+def _cpu_ms_per_turn(row: dict[str, Any]) -> float:
+    """Net HA CPU per device-second spread over that device's turns: columns
+    that finish more turns a minute are not charged for their extra work."""
+    return (
+        float(row["net_per_device_pct"]["median"])
+        / 100
+        * 60e3
+        / float(row["replies_per_device_min"])
+    )
 
 
 def _cpu_section(doc: dict[str, Any], plots: Path, rel: str) -> list[str]:
@@ -265,7 +283,9 @@ def _cpu_section(doc: dict[str, Any], plots: Path, rel: str) -> list[str]:
         "with a new text every turn (no TTS cache hits), the next wake "
         f"{doc['turn_gap_s']:.1f} s after the reply has played. Button presses, because "
         "Home Assistant drops a wake word phrase that another device reported less than "
-        "2 s earlier.",
+        "2 s earlier. *HA CPU per turn* spreads a device's net CPU over the turns it "
+        "finished, so a column that completes more turns a minute is not charged for "
+        "the extra work.",
         "",
         "Columns: ours; Home Assistant's esphome integration driving the same simulator "
         "in its ESPHome mode; and, for listening, *pipeline alone*: the same number of "
@@ -385,7 +405,11 @@ def _glance(results: dict[str, dict[str, Any]]) -> list[str]:
         for t in doc.get("targets", []):
             if t.get("reference_only"):
                 continue
-            value = "-" if t["value"] is None else _fmt(t["value"], 1)
+            value = (
+                "-"
+                if t["value"] is None
+                else _fmt(t["value"], 2 if abs(t["value"]) < 10 else 1)
+            )
             lines.append(
                 f"| {title} | {t['name']} | {value} {t['unit']} | "
                 f"{_fmt(t['limit'], 2)} {t['unit']} | **{t['status']}** |"

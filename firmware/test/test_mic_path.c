@@ -8,25 +8,12 @@
 
 #include <cmocka.h>
 
+#include "fake_clock.h"
 #include "howdy/audio_dsp.h"
 #include "howdy/audio_metrics.h"
 #include "howdy/mic_path.h"
 
 #define N HOWDY_AUDIO_FRAME_SAMPLES
-
-/* A fake clock: each reading advances it by `step`, so the frame-time
- * measurement sees exactly one step per frame. */
-typedef struct {
-  uint64_t now;
-  uint64_t step;
-} fake_clock_t;
-
-static uint64_t fake_clock(void *ctx) {
-  fake_clock_t *c = ctx;
-  uint64_t t = c->now;
-  c->now += c->step;
-  return t;
-}
 
 static howdy_mic_t mic;
 static howdy_audio_metrics_t metrics;

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "fake_clock.h"
 #include "howdy/audio_metrics.h"
 #include "howdy/audio_pool.h"
 #include "howdy/platform.h"
@@ -16,18 +17,6 @@
 
 #define N HOWDY_AUDIO_FRAME_SAMPLES
 #define TICK_US 10000u
-
-typedef struct {
-  uint64_t now;
-  uint64_t step;
-} fake_clock_t;
-
-static uint64_t fake_clock(void *ctx) {
-  fake_clock_t *c = ctx;
-  uint64_t t = c->now;
-  c->now += c->step;
-  return t;
-}
 
 static howdy_pool_t pool;
 static howdy_audio_metrics_t metrics;
