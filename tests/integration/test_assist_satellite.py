@@ -229,6 +229,14 @@ def entity(hass: HomeAssistant) -> HowdyScreenAssistSatellite:
     return found
 
 
+async def announce(hass: HomeAssistant, media_id: str, message: str = "") -> None:
+    """assist_satellite.announce on the satellite, without the chime."""
+    data = {"entity_id": SATELLITE, "media_id": media_id, "preannounce": False}
+    if message:
+        data["message"] = message
+    await hass.services.async_call("assist_satellite", "announce", data, blocking=True)
+
+
 async def test_satellite_and_companions(
     hass: HomeAssistant, voice_entry: MockConfigEntry, voice_device: FakeVoiceDevice
 ) -> None:
@@ -695,16 +703,8 @@ async def test_announcement(
 ) -> None:
     """Announced media is fetched by Home Assistant and streamed in the API."""
     aioclient_mock.get("http://example.com/doorbell.wav", content=wav(4000, 22050, 2))
-    await hass.services.async_call(
-        "assist_satellite",
-        "announce",
-        {
-            "entity_id": SATELLITE,
-            "media_id": "http://example.com/doorbell.wav",
-            "message": "Someone is at the door",
-            "preannounce": False,
-        },
-        blocking=True,
+    await announce(
+        hass, "http://example.com/doorbell.wav", message="Someone is at the door"
     )
     assert voice_device.announcements == [
         {
@@ -751,43 +751,16 @@ async def test_announcement_failures(
     """Unfetchable media and an absent device fail the service call, not the log."""
     aioclient_mock.get("http://example.com/missing.wav", status=404)
     with pytest.raises(HomeAssistantError, match="cannot fetch"):
-        await hass.services.async_call(
-            "assist_satellite",
-            "announce",
-            {
-                "entity_id": SATELLITE,
-                "media_id": "http://example.com/missing.wav",
-                "preannounce": False,
-            },
-            blocking=True,
-        )
+        await announce(hass, "http://example.com/missing.wav")
     aioclient_mock.get("http://example.com/noise.bin", content=b"\x00" * 64)
     with pytest.raises(HomeAssistantError, match="Announcement failed"):
-        await hass.services.async_call(
-            "assist_satellite",
-            "announce",
-            {
-                "entity_id": SATELLITE,
-                "media_id": "http://example.com/noise.bin",
-                "preannounce": False,
-            },
-            blocking=True,
-        )
+        await announce(hass, "http://example.com/noise.bin")
     voice_device.client.send_voice_assistant_audio.side_effect = APIConnectionError(
         "gone"
     )
     aioclient_mock.get("http://example.com/x.wav", content=wav(1600))
     with pytest.raises(HomeAssistantError, match="not connected"):
-        await hass.services.async_call(
-            "assist_satellite",
-            "announce",
-            {
-                "entity_id": SATELLITE,
-                "media_id": "http://example.com/x.wav",
-                "preannounce": False,
-            },
-            blocking=True,
-        )
+        await announce(hass, "http://example.com/x.wav")
     await FakeReconnectLogic.instances[-1].drop()
     await hass.async_block_till_done()
     with pytest.raises(HomeAssistantError):
@@ -813,16 +786,7 @@ async def test_announcement_not_confirmed(
             "ReplyStreamer",
             _short_margin(satellite_module.ReplyStreamer),
         ):
-            await hass.services.async_call(
-                "assist_satellite",
-                "announce",
-                {
-                    "entity_id": SATELLITE,
-                    "media_id": "http://example.com/x.wav",
-                    "preannounce": False,
-                },
-                blocking=True,
-            )
+            await announce(hass, "http://example.com/x.wav")
     assert "did not report the end of the announcement" in caplog.text
     assert sat.state == "idle"
 
