@@ -144,7 +144,6 @@ async def _stub_counters(ha: HomeAssistantProcess) -> dict[str, int]:
         "wake_bytes": int(stats["wake_audio_bytes"]),
         "wake_active": int(stats["wake_streams_active"]),
         "stt_bytes": int(stats["stt_audio_bytes"]),
-        "tts_streams": int(stats["tts_streams"]),
     }
 
 
@@ -219,12 +218,13 @@ async def _add_devices(
     workdir: Path,
     *,
     column: Column,
-    domain: str,
     load: str,
     wav: Path,
     count: int,
 ) -> Devices:
     """Start `count` simulators and add them through the column's config flow."""
+    if column.domain is None:
+        raise ValueError(f"{column.name} has no devices")
     out = Devices()
     for i in range(count):
         name = f"cpu-{i}"
@@ -243,7 +243,7 @@ async def _add_devices(
             extra_args=extra,
         )
         out.sims.append(sim)
-        entry_id = await ha.add_device(domain, sim)
+        entry_id = await ha.add_device(column.domain, sim)
         if load == "talking":
             out.satellites.append(
                 await ha.wait_for_entity(entry_id, "assist_satellite")
@@ -321,7 +321,6 @@ async def measure(
                         sim_group,
                         workdir,
                         column=column,
-                        domain=column.domain,
                         load=load,
                         wav=wav,
                         count=count,

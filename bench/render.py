@@ -195,9 +195,16 @@ def _cpu_plot(doc: dict[str, Any], plots: Path) -> None:
     plt.close(fig)
 
 
+def _rows_by_devices(data: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
+    """A load's rows: column key -> device count -> row."""
+    return {
+        key: {r["devices"]: r for r in col["rows"]}
+        for key, col in data["columns"].items()
+    }
+
+
 def _cpu_listening_rows(data: dict[str, Any]) -> list[str]:
-    cols = data["columns"]
-    by_n = {key: {r["devices"]: r for r in col["rows"]} for key, col in cols.items()}
+    by_n = _rows_by_devices(data)
     lines = [
         "| devices | HowdyScreen (ours) | esphome integration | pipeline alone | "
         "ours minus pipeline | esphome minus pipeline | HA idle | slowest stream |",
@@ -219,8 +226,7 @@ def _cpu_listening_rows(data: dict[str, Any]) -> list[str]:
 
 
 def _cpu_talking_rows(data: dict[str, Any]) -> list[str]:
-    cols = data["columns"]
-    by_n = {key: {r["devices"]: r for r in col["rows"]} for key, col in cols.items()}
+    by_n = _rows_by_devices(data)
     lines = [
         "| devices | HowdyScreen (ours) | esphome integration | HA CPU per turn, ms "
         "(ours / esphome) | replies per device-minute (ours / esphome) | microphone "
@@ -252,22 +258,19 @@ def _cpu_talking_rows(data: dict[str, Any]) -> list[str]:
 def _cpu_ms_per_turn(row: dict[str, Any]) -> float:
     """Net HA CPU per device-second spread over that device's turns: columns
     that finish more turns a minute are not charged for their extra work."""
-    return (
-        float(row["net_per_device_pct"]["median"])
-        / 100
-        * 60e3
-        / float(row["replies_per_device_min"])
-    )
+    return float(_net(row) or 0.0) / 100 * 60e3 / float(row["replies_per_device_min"])
 
 
 def _cpu_section(doc: dict[str, Any], plots: Path, rel: str) -> list[str]:
     _cpu_plot(doc, plots)
+    *head, last = [str(n) for n in doc["counts"]]
+    counts = f"{', '.join(head)} and {last}" if head else last
     loads = doc["loads"]
     stubs = doc["talk_stubs"]
     lines = [
         "## Home Assistant CPU per device",
         "",
-        "Two loads, each with 1, 5 and 20 `howdyscreen-sim` devices:",
+        f"Two loads, each with {counts} `howdyscreen-sim` devices:",
         "",
         "- **listening**: every device streams a looped microphone WAV continuously "
         "(`--mic-wav --mic-loop --continuous`) into an Assist pipeline that starts at the "

@@ -46,7 +46,7 @@ def test_read_pcm_refuses_what_a_device_would_not_send(
 async def test_paced_loops_from_its_offset_at_real_time() -> None:
     pcm = bytes(range(256)) * 10  # 4 chunks of 640 bytes
     assert len(pcm) == 4 * feeder.CHUNK_BYTES
-    stream = feeder.Feeder._paced(None, pcm, offset=3 * feeder.CHUNK_BYTES)  # type: ignore[arg-type]
+    stream = feeder.Feeder._paced(pcm, offset=3 * feeder.CHUNK_BYTES)
     loop = asyncio.get_running_loop()
     start = loop.time()
     chunks = [await anext(stream) for _ in range(6)]

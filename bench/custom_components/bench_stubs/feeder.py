@@ -101,7 +101,8 @@ class Feeder:
             end_stage=PipelineStage.TTS,
         )
 
-    async def _paced(self, pcm: bytes, offset: int) -> AsyncGenerator[bytes]:
+    @staticmethod
+    async def _paced(pcm: bytes, offset: int) -> AsyncGenerator[bytes]:
         loop = asyncio.get_running_loop()
         due = loop.time()
         pos = offset
